@@ -1,0 +1,284 @@
+//! The `[model]` section of an experiment: a Transformer encoder, an optional adapter and a
+//! decoder. Plain serde structs (not burn's `#[derive(Config)]`) because a misspelt key must be
+//! an error (`deny_unknown_fields`), which burn's derive cannot express; the leaf modules keep
+//! burn's `Config` triad.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a model configuration was refused. Each message is one sentence meant for a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+/// How token positions are encoded.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionKind {
+    /// Fixed sin/cos table of "Attention Is All You Need" (Vaswani et al., 2017, §3.5).
+    Sinusoidal,
+    /// A trained embedding per position (BERT, GPT-2).
+    Learned,
+}
+
+/// Non-linearity inside the feed-forward blocks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Gelu,
+}
+
+/// How encoder states are mapped into the decoder's space.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// Identity; requires `encoder.d_model == decoder.d_model`.
+    None,
+    /// One linear map `d_enc → d_dec`.
+    Linear,
+    /// Bottleneck MLP `d_enc → d_hidden → d_dec` followed by LayerNorm (a residual is added when
+    /// the two widths match, as in Houlsby et al., 2019).
+    Mlp,
+}
+
+/// One stack of Transformer layers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackConfig {
+    /// Width of the residual stream. Default: 512.
+    pub d_model: usize,
+    /// Attention heads; must divide `d_model`. Default: 8.
+    pub n_heads: usize,
+    /// Number of layers. Default: 6.
+    pub n_layers: usize,
+    /// Inner width of the feed-forward block. Default: 2048.
+    pub d_ff: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        // Transformer-base (Vaswani et al., 2017, Table 3).
+        Self {
+            d_model: 512,
+            n_heads: 8,
+            n_layers: 6,
+            d_ff: 2048,
+        }
+    }
+}
+
+impl StackConfig {
+    fn validate(&self, role: &str) -> Result<(), ConfigError> {
+        if self.d_model == 0 || self.n_heads == 0 || self.d_ff == 0 {
+            return Err(invalid(format!(
+                "model.{role}: d_model, n_heads and d_ff must all be greater than 0"
+            )));
+        }
+        if self.n_layers == 0 {
+            return Err(invalid(format!("model.{role}.n_layers must be at least 1")));
+        }
+        if self.d_model % self.n_heads != 0 {
+            return Err(invalid(format!(
+                "model.{role}.d_model ({}) must be divisible by model.{role}.n_heads ({})",
+                self.d_model, self.n_heads
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The adapter between encoder and decoder.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterConfig {
+    /// `none`, `linear` or `mlp`. Default: `none`.
+    pub kind: AdapterKind,
+    /// Hidden width of the `mlp` adapter. Default: the decoder's `d_model`.
+    pub d_hidden: Option<usize>,
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        Self {
+            kind: AdapterKind::None,
+            d_hidden: None,
+        }
+    }
+}
+
+/// The whole encoder–adapter–decoder model, as written under `[model]` in an experiment file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Encoder stack. Default: Transformer-base.
+    pub encoder: StackConfig,
+    /// Decoder stack. Default: Transformer-base.
+    pub decoder: StackConfig,
+    /// Adapter between them. Default: `none`.
+    pub adapter: AdapterConfig,
+    /// `sinusoidal` or `learned`. Default: `sinusoidal`.
+    pub positions: PositionKind,
+    /// Longest sequence the position table covers, source or target. Default: 512.
+    pub max_positions: usize,
+    /// Dropout on embeddings, residual branches and FFN activations. Default: 0.1.
+    pub dropout: f64,
+    /// Dropout on attention probabilities. Default: 0.0.
+    pub attention_dropout: f64,
+    /// `relu` or `gelu`. Default: `relu`.
+    pub activation: Activation,
+    /// Pre-norm (`true`, LayerNorm before each sub-layer, plus a final LayerNorm) or post-norm
+    /// (`false`, the original Transformer). Default: `true`.
+    pub norm_first: bool,
+    /// Share the target embedding matrix with the output projection (Press & Wolf, 2017).
+    /// Default: `true`.
+    pub tie_output_embedding: bool,
+    /// LayerNorm epsilon. Default: 1e-5.
+    pub layer_norm_eps: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            encoder: StackConfig::default(),
+            decoder: StackConfig::default(),
+            adapter: AdapterConfig::default(),
+            positions: PositionKind::Sinusoidal,
+            max_positions: 512,
+            dropout: 0.1,
+            attention_dropout: 0.0,
+            activation: Activation::Relu,
+            norm_first: true,
+            tie_output_embedding: true,
+            layer_norm_eps: 1e-5,
+        }
+    }
+}
+
+/// Vocabulary sizes come from the trained tokenizers, not from the experiment file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VocabSizes {
+    pub source: usize,
+    pub target: usize,
+}
+
+impl ModelConfig {
+    /// Checks every constraint the modules rely on, with one sentence per problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.encoder.validate("encoder")?;
+        self.decoder.validate("decoder")?;
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("attention_dropout", self.attention_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(invalid(format!("model.{name} must be in [0, 1), got {p}")));
+            }
+        }
+        if self.max_positions == 0 {
+            return Err(invalid("model.max_positions must be greater than 0"));
+        }
+        if !(self.layer_norm_eps > 0.0) {
+            return Err(invalid("model.layer_norm_eps must be greater than 0"));
+        }
+        if self.positions == PositionKind::Sinusoidal
+            && (self.encoder.d_model % 2 != 0 || self.decoder.d_model % 2 != 0)
+        {
+            return Err(invalid(
+                "sinusoidal positions need an even d_model in encoder and decoder",
+            ));
+        }
+        match self.adapter.kind {
+            AdapterKind::None if self.encoder.d_model != self.decoder.d_model => {
+                return Err(invalid(format!(
+                    "model.adapter.kind = \"none\" needs encoder.d_model ({}) == decoder.d_model \
+                     ({}); use \"linear\" or \"mlp\" to map between them",
+                    self.encoder.d_model, self.decoder.d_model
+                )));
+            }
+            AdapterKind::Mlp if self.adapter.d_hidden == Some(0) => {
+                return Err(invalid("model.adapter.d_hidden must be greater than 0"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks the vocabulary sizes against the reserved special ids as well as [`Self::validate`].
+    pub fn validate_with(&self, vocab: VocabSizes) -> Result<(), ConfigError> {
+        self.validate()?;
+        let min = crate::special::UNK as usize + 1;
+        if vocab.source < min || vocab.target < min {
+            return Err(invalid(format!(
+                "vocabularies must hold more than the {min} special tokens (source {}, target {})",
+                vocab.source, vocab.target
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_heads_that_do_not_divide_width() {
+        let mut c = ModelConfig::default();
+        c.encoder.d_model = 2;
+        c.encoder.n_heads = 4;
+        c.adapter.kind = AdapterKind::Linear;
+        let err = c.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "model.encoder.d_model (2) must be divisible by model.encoder.n_heads (4)"
+        );
+    }
+
+    #[test]
+    fn rejects_width_mismatch_without_adapter() {
+        let mut c = ModelConfig::default();
+        c.decoder.d_model = 256;
+        c.decoder.n_heads = 4;
+        assert!(c.validate().unwrap_err().to_string().contains("adapter"));
+        c.adapter.kind = AdapterKind::Linear;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_dropout_and_tiny_vocab() {
+        let c = ModelConfig {
+            dropout: 1.0,
+            ..ModelConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("model.dropout"));
+        let c = ModelConfig::default();
+        assert!(c
+            .validate_with(VocabSizes {
+                source: 3,
+                target: 100
+            })
+            .is_err());
+        assert!(c
+            .validate_with(VocabSizes {
+                source: 5,
+                target: 100
+            })
+            .is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<ModelConfig>("[encoder]\nd_modle = 4\n").unwrap_err();
+        assert!(err.to_string().contains("d_modle"), "{err}");
+    }
+}

@@ -1,0 +1,25 @@
+//! Backend-generic encoder–adapter–decoder modules for s2s.
+//!
+//! Every module follows burn-nn's triad (`FooConfig`, `FooConfig::init`, `Foo<B>`); the
+//! experiment-facing [`ModelConfig`] is a serde struct that refuses unknown keys and validates
+//! itself before anything is built.
+
+pub mod adapter;
+pub mod attention;
+pub mod batch;
+pub mod config;
+pub mod decoder;
+pub mod embedding;
+pub mod encoder;
+pub mod feedforward;
+pub mod seq2seq;
+
+pub use batch::{special, Seq2SeqBatch};
+pub use config::{
+    Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
+    VocabSizes,
+};
+pub use seq2seq::{sequence_cross_entropy, Seq2Seq, Seq2SeqOutput};
+
+#[cfg(test)]
+mod tests;

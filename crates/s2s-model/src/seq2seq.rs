@@ -1,0 +1,265 @@
+//! The encoder–adapter–decoder model and its teacher-forced loss.
+
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::adapter::{Adapter, AdapterModuleConfig};
+use crate::batch::{special, Seq2SeqBatch};
+use crate::config::{ConfigError, ModelConfig, VocabSizes};
+use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
+use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
+use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
+
+impl ModelConfig {
+    /// Validates the configuration, then builds the model on `device`.
+    pub fn init<B: Backend>(
+        &self,
+        vocab: VocabSizes,
+        device: &B::Device,
+    ) -> Result<Seq2Seq<B>, ConfigError> {
+        self.validate_with(vocab)?;
+        let (enc, dec) = (&self.encoder, &self.decoder);
+        let embedding = |vocab_size, d_model| {
+            TokenEmbeddingConfig::new(vocab_size, d_model, self.max_positions, self.positions)
+                .with_dropout(self.dropout)
+                .init(device)
+        };
+        let output = (!self.tie_output_embedding).then(|| {
+            LinearConfig::new(dec.d_model, vocab.target)
+                .with_bias(false)
+                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+                .init(device)
+        });
+        Ok(Seq2Seq {
+            source_embedding: embedding(vocab.source, enc.d_model),
+            target_embedding: embedding(vocab.target, dec.d_model),
+            encoder: TransformerEncoderConfig::new(
+                enc.d_model,
+                enc.n_heads,
+                enc.n_layers,
+                enc.d_ff,
+            )
+            .with_dropout(self.dropout)
+            .with_attention_dropout(self.attention_dropout)
+            .with_activation(self.activation)
+            .with_norm_first(self.norm_first)
+            .with_layer_norm_eps(self.layer_norm_eps)
+            .init(device),
+            adapter: AdapterModuleConfig::new(self.adapter.kind, enc.d_model, dec.d_model)
+                .with_d_hidden(self.adapter.d_hidden)
+                .with_layer_norm_eps(self.layer_norm_eps)
+                .init(device),
+            decoder: TransformerDecoderConfig::new(
+                dec.d_model,
+                dec.n_heads,
+                dec.n_layers,
+                dec.d_ff,
+            )
+            .with_dropout(self.dropout)
+            .with_attention_dropout(self.attention_dropout)
+            .with_activation(self.activation)
+            .with_norm_first(self.norm_first)
+            .with_layer_norm_eps(self.layer_norm_eps)
+            .init(device),
+            output,
+            label_smoothing: 0.0,
+        })
+    }
+}
+
+/// Encoder → adapter → decoder → vocabulary logits.
+#[derive(Module, Debug)]
+pub struct Seq2Seq<B: Backend> {
+    pub source_embedding: TokenEmbedding<B>,
+    pub target_embedding: TokenEmbedding<B>,
+    pub encoder: TransformerEncoder<B>,
+    pub adapter: Adapter<B>,
+    pub decoder: TransformerDecoder<B>,
+    /// Untied output projection; `None` when tied to the target embedding.
+    pub output: Option<Linear<B>>,
+    /// Label-smoothing ε used by [`Seq2Seq::forward_loss`] (a training setting, not persisted).
+    label_smoothing: f64,
+}
+
+/// What one teacher-forced step produces; `loss` is the training objective.
+#[derive(Debug, Clone)]
+pub struct Seq2SeqOutput<B: Backend> {
+    /// Label-smoothed cross-entropy per non-pad token, `[1]`.
+    pub loss: Tensor<B, 1>,
+    /// Plain negative log-likelihood per non-pad token (its `exp` is the perplexity), `[1]`.
+    pub nll: Tensor<B, 1>,
+    /// `[batch_size, tgt_len, vocab_size]`
+    pub logits: Tensor<B, 3>,
+    /// `[batch_size, tgt_len]`, `<pad>` where ignored.
+    pub labels: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> Seq2Seq<B> {
+    /// Sets the label-smoothing ε (uniform over the vocabulary, as PyTorch's
+    /// `CrossEntropyLoss(label_smoothing=ε)` and HF).
+    pub fn with_label_smoothing(mut self, epsilon: f64) -> Self {
+        self.label_smoothing = epsilon;
+        self
+    }
+
+    /// Encodes the source and maps it into the decoder's space.
+    ///
+    /// # Shapes
+    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    /// - output: `[batch_size, src_len, d_decoder]`
+    pub fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
+        let x = self.source_embedding.forward(source, 0);
+        self.adapter.forward(self.encoder.forward(x, pad_mask))
+    }
+
+    /// Teacher-forced decoding of every target position at once.
+    ///
+    /// # Shapes
+    /// - `target_input`: `[batch_size, tgt_len]` (`<s> y1 …`)
+    /// - `memory`: `[batch_size, src_len, d_decoder]`, `memory_pad_mask`: `[batch_size, src_len]`
+    /// - output: logits `[batch_size, tgt_len, vocab_size]`
+    pub fn decode(
+        &self,
+        target_input: Tensor<B, 2, Int>,
+        memory: Tensor<B, 3>,
+        memory_pad_mask: Tensor<B, 2, Bool>,
+    ) -> Tensor<B, 3> {
+        let x = self.target_embedding.forward(target_input, 0);
+        let h = self.decoder.forward(x, memory, memory_pad_mask);
+        self.project(h)
+    }
+
+    /// Maps decoder states to vocabulary logits (tied or untied).
+    ///
+    /// # Shapes
+    /// - `h`: `[batch_size, tgt_len, d_decoder]` → `[batch_size, tgt_len, vocab_size]`
+    pub fn project(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.output {
+            Some(linear) => linear.forward(h),
+            None => {
+                let [batch_size, tgt_len, d_model] = h.dims();
+                // [V, D] -> [D, V]
+                let weights = self.target_embedding.token_weights().transpose();
+                let vocab_size = weights.dims()[1];
+                h.reshape([batch_size * tgt_len, d_model])
+                    .matmul(weights)
+                    .reshape([batch_size, tgt_len, vocab_size])
+            }
+        }
+    }
+
+    /// Full forward pass: encode, decode, logits.
+    ///
+    /// # Shapes
+    /// - output: `[batch_size, tgt_len, vocab_size]`
+    pub fn forward(&self, batch: &Seq2SeqBatch<B>) -> Tensor<B, 3> {
+        let memory = self.encode(batch.source.clone(), batch.source_pad_mask.clone());
+        self.decode(
+            batch.target_input.clone(),
+            memory,
+            batch.source_pad_mask.clone(),
+        )
+    }
+
+    /// Greedy decoding from `<s>` until every row has produced `</s>` or `max_new_tokens`
+    /// tokens. Recomputes the target prefix each step (the KV-cached path belongs to the
+    /// generation crate); the memory's cross-attention keys/values are projected once.
+    /// Returned ids exclude `<s>` and `</s>`.
+    ///
+    /// # Shapes
+    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]`
+    pub fn greedy_decode(
+        &self,
+        source: Tensor<B, 2, Int>,
+        pad_mask: Tensor<B, 2, Bool>,
+        max_new_tokens: usize,
+    ) -> Vec<Vec<u32>> {
+        let [batch_size, _src_len] = source.dims();
+        let device = source.device();
+        let memory = self.encode(source, pad_mask.clone());
+        let memory_kv = self.decoder.project_memory(memory);
+        let max_new_tokens = max_new_tokens.min(self.target_embedding.max_positions());
+        let mut tokens = Tensor::<B, 2, Int>::full([batch_size, 1], special::BOS as i64, &device);
+        let mut out = vec![Vec::new(); batch_size];
+        let mut finished = vec![false; batch_size];
+        for _ in 0..max_new_tokens {
+            let x = self.target_embedding.forward(tokens.clone(), 0);
+            let h = self
+                .decoder
+                .forward_with_memory(x, &memory_kv, pad_mask.clone());
+            let [_, len, d_model] = h.dims();
+            // [B, 1, D]: only the last position is needed
+            let last = h.slice([0..batch_size, len - 1..len, 0..d_model]);
+            let next = self.project(last).argmax(2).reshape([batch_size, 1]);
+            let ids: Vec<i64> = next
+                .to_data()
+                .convert::<i64>()
+                .into_vec()
+                .unwrap_or_default();
+            for (row, &id) in ids.iter().enumerate() {
+                if finished[row] {
+                    continue;
+                }
+                if id == special::EOS as i64 {
+                    finished[row] = true;
+                } else {
+                    out[row].push(id as u32);
+                }
+            }
+            if finished.iter().all(|&f| f) {
+                break;
+            }
+            tokens = Tensor::cat(vec![tokens, next], 1);
+        }
+        out
+    }
+
+    /// Teacher-forced loss over non-pad labels.
+    pub fn forward_loss(&self, batch: Seq2SeqBatch<B>) -> Seq2SeqOutput<B> {
+        let logits = self.forward(&batch);
+        let (loss, nll) = sequence_cross_entropy(
+            logits.clone(),
+            batch.target_labels.clone(),
+            self.label_smoothing,
+        );
+        Seq2SeqOutput {
+            loss,
+            nll,
+            logits,
+            labels: batch.target_labels,
+        }
+    }
+}
+
+/// Token-level cross-entropy averaged over non-pad labels (so padding never changes the loss),
+/// with uniform label smoothing: `(1-ε)·nll + ε·mean_v(−log p_v)`.
+/// Returns `(smoothed, nll)`, both `[1]`.
+///
+/// # Shapes
+/// - `logits`: `[batch_size, tgt_len, vocab_size]`, `labels`: `[batch_size, tgt_len]`
+pub fn sequence_cross_entropy<B: Backend>(
+    logits: Tensor<B, 3>,
+    labels: Tensor<B, 2, Int>,
+    label_smoothing: f64,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let [batch_size, tgt_len, vocab_size] = logits.dims();
+    let n = batch_size * tgt_len;
+    // [B*T, V]
+    let log_probs = log_softmax(logits.reshape([n, vocab_size]), 1);
+    let labels = labels.reshape([n]);
+    let keep = labels.clone().not_equal_elem(special::PAD as i64).float();
+    let count = keep.clone().sum().clamp_min(1.0);
+    let picked = log_probs
+        .clone()
+        .gather(1, labels.reshape([n, 1]))
+        .reshape([n]);
+    let nll = (picked.neg() * keep.clone()).sum() / count.clone();
+    if label_smoothing == 0.0 {
+        return (nll.clone(), nll);
+    }
+    let uniform = log_probs.mean_dim(1).reshape([n]).neg();
+    let smooth = (uniform * keep).sum() / count;
+    let loss = nll.clone().mul_scalar(1.0 - label_smoothing) + smooth.mul_scalar(label_smoothing);
+    (loss, nll)
+}
