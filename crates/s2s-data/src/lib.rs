@@ -1,1 +1,28 @@
-//! placeholder
+//! Corpora, tokenizers, datasets and the batcher that feed s2s models.
+//!
+//! - [`corpus`]: real corpora prepared once into TSV splits with a checksummed manifest.
+//! - [`pairs`]: [`SentencePair`] and the TSV/JSONL readers.
+//! - [`tokenizer`]: byte-level BPE with `<pad> <s> </s> <unk>` at ids 0..=3.
+//! - [`dataset`]: tokenisation under [`LengthLimits`] and the burn [`Seq2SeqDataset`].
+//! - [`batcher`]: padding, masks and the teacher-forcing shift into a
+//!   [`Seq2SeqBatch`](s2s_model::Seq2SeqBatch).
+
+pub mod batcher;
+pub mod corpus;
+pub mod dataset;
+mod error;
+mod fsutil;
+pub mod pairs;
+pub mod tokenizer;
+
+pub use batcher::Seq2SeqBatcher;
+pub use corpus::{
+    corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, Manifest, Split, KNOWN_CORPORA,
+};
+pub use dataset::{
+    tokenize_pairs, LengthLimits, LengthPolicy, LengthStats, Seq2SeqDataset, TokenizedPair,
+};
+pub use error::DataError;
+pub use fsutil::write_atomic;
+pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, SentencePair};
+pub use tokenizer::{Seq2SeqTokenizer, TokenizerPair};

