@@ -83,7 +83,7 @@ impl StackConfig {
         if self.n_layers == 0 {
             return Err(invalid(format!("model.{role}.n_layers must be at least 1")));
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(invalid(format!(
                 "model.{role}.d_model ({}) must be divisible by model.{role}.n_heads ({})",
                 self.d_model, self.n_heads
@@ -183,11 +183,11 @@ impl ModelConfig {
         if self.max_positions == 0 {
             return Err(invalid("model.max_positions must be greater than 0"));
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(invalid("model.layer_norm_eps must be greater than 0"));
         }
         if self.positions == PositionKind::Sinusoidal
-            && (self.encoder.d_model % 2 != 0 || self.decoder.d_model % 2 != 0)
+            && (!self.encoder.d_model.is_multiple_of(2) || !self.decoder.d_model.is_multiple_of(2))
         {
             return Err(invalid(
                 "sinusoidal positions need an even d_model in encoder and decoder",

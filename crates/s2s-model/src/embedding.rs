@@ -97,7 +97,7 @@ impl<B: Backend> TokenEmbedding<B> {
                 // [T, D] -> [1, T, D], broadcast over the batch
                 x + table
                     .clone()
-                    .slice([offset..offset + seq_len])
+                    .narrow(0, offset, seq_len)
                     .unsqueeze_dim::<3>(0)
             }
             (None, None) => x,

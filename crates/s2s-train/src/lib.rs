@@ -1,1 +1,53 @@
-//! placeholder
+//! Experiment configs, run directories and burn-train wiring for s2s.
+//!
+//! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
+
+pub mod experiment;
+pub mod recorder;
+pub mod renderer;
+pub mod run;
+pub mod step;
+pub mod translate;
+
+pub use experiment::{
+    DataConfig, ExperimentConfig, LengthPolicyConfig, TokenizerConfig, TrainingConfig,
+};
+pub use recorder::AtomicRecorder;
+pub use renderer::PlainRenderer;
+pub use run::{load_data, load_model, train, PreparedData, Sample, TrainOptions, TrainReport};
+pub use step::Seq2SeqLearner;
+pub use translate::translate;
+
+use std::path::PathBuf;
+
+/// Everything that can stop a run, each with one sentence for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid experiment config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] s2s_data::DataError),
+    #[error(transparent)]
+    Model(#[from] s2s_model::ConfigError),
+    #[error(
+        "{0} already holds checkpoints; pass --resume to continue that run or remove the directory"
+    )]
+    RunExists(PathBuf),
+    #[error("{0} has no checkpoint to resume from")]
+    NothingToResume(PathBuf),
+    #[error("{path} has no trained model (model.mpk); train it first with `s2s train`")]
+    NoModel { path: PathBuf },
+    #[error("cannot load the weights in {path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("{0}")]
+    Schedule(String),
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no training pairs are left after the length limits; raise data.max_source_len/max_target_len")]
+    NoTrainingData,
+}

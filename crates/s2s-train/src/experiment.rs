@@ -1,0 +1,309 @@
+//! The experiment file: `[model]`, `[data]`, `[training]`, read from TOML with unknown keys
+//! refused and every value checked before a run starts.
+
+use std::path::{Path, PathBuf};
+
+use s2s_model::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// A whole experiment as written in `configs/*.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Run name; the run directory is `runs/<name>` unless `run_dir` is set.
+    /// Default: the config file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where the run is written. Default: `runs/<name>`.
+    #[serde(default)]
+    pub run_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub training: TrainingConfig,
+}
+
+/// Where the parallel text comes from and how it is tokenized and cut.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A named corpus prepared by `s2s data prepare` (`bible-en-fr`). Exclusive with `train`.
+    #[serde(default)]
+    pub corpus: Option<String>,
+    /// Training pairs: a `.tsv` (source<TAB>target) or `.jsonl` file (`{"source", "target"}`).
+    #[serde(default)]
+    pub train: Option<PathBuf>,
+    /// Validation pairs, same formats; required with `train`.
+    #[serde(default)]
+    pub valid: Option<PathBuf>,
+    /// Held-out pairs used for the final sample translations. Optional.
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    /// Keep only the first N training pairs (after length filtering). Default: all.
+    #[serde(default)]
+    pub max_train_pairs: Option<usize>,
+    /// Keep only the first N validation pairs. Default: all.
+    #[serde(default)]
+    pub max_valid_pairs: Option<usize>,
+    /// Longest source in tokens, including `</s>`. Default: 128.
+    #[serde(default = "default_max_len")]
+    pub max_source_len: usize,
+    /// Longest target in tokens, including `<s>`/`</s>`. Default: 128.
+    #[serde(default = "default_max_len")]
+    pub max_target_len: usize,
+    /// `filter` drops longer pairs, `truncate` cuts them. Default: `filter`.
+    #[serde(default)]
+    pub length_policy: LengthPolicyConfig,
+    #[serde(default)]
+    pub tokenizer: TokenizerConfig,
+}
+
+fn default_max_len() -> usize {
+    128
+}
+
+/// What to do with pairs longer than the limits.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LengthPolicyConfig {
+    #[default]
+    Filter,
+    Truncate,
+}
+
+/// The BPE tokenizer trained on the training split.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizerConfig {
+    /// One vocabulary for both sides (`tokenizer.json`) or one per side. Default: true.
+    pub joint: bool,
+    /// Target vocabulary size, special tokens included. Default: 8000.
+    pub vocab_size: usize,
+    /// Minimum pair frequency for a merge. Default: 2.
+    pub min_frequency: u64,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        Self {
+            joint: true,
+            vocab_size: 8000,
+            min_frequency: 2,
+        }
+    }
+}
+
+/// Optimisation and bookkeeping.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Backend the run uses unless `--backend` overrides it. Default: `ndarray`.
+    pub backend: String,
+    /// Default: 10.
+    pub epochs: usize,
+    /// Sentence pairs per batch. Default: 64.
+    pub batch_size: usize,
+    /// Noam factor: `lr = factor · d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)`
+    /// (Vaswani et al., 2017, §5.3). Default: 1.0.
+    pub lr_factor: f64,
+    /// Noam warm-up steps. Default: 4000.
+    pub warmup_steps: usize,
+    /// Adam β1. Default: 0.9.
+    pub adam_beta1: f32,
+    /// Adam β2. Default: 0.98.
+    pub adam_beta2: f32,
+    /// Adam ε. Default: 1e-9.
+    pub adam_epsilon: f32,
+    /// Clip the global gradient norm to this value; 0 disables. Default: 1.0.
+    pub grad_clip_norm: f32,
+    /// Label smoothing ε. Default: 0.1.
+    pub label_smoothing: f64,
+    /// Accumulate gradients over this many batches. Default: 1.
+    pub grad_accumulation: usize,
+    /// Seed for initialisation, dropout and shuffling. Default: 42.
+    pub seed: u64,
+    /// Checkpoints kept besides the best one. Default: 2.
+    pub keep_checkpoints: usize,
+    /// Sample translations printed at the end. Default: 3.
+    pub samples: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            backend: "ndarray".into(),
+            epochs: 10,
+            batch_size: 64,
+            lr_factor: 1.0,
+            warmup_steps: 4000,
+            adam_beta1: 0.9,
+            adam_beta2: 0.98,
+            adam_epsilon: 1e-9,
+            grad_clip_norm: 1.0,
+            label_smoothing: 0.1,
+            grad_accumulation: 1,
+            seed: 42,
+            keep_checkpoints: 2,
+            samples: 3,
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> TrainError {
+    TrainError::Config(msg.into())
+}
+
+impl ExperimentConfig {
+    /// Parses TOML; an unknown or misspelt key is an error naming it.
+    pub fn from_toml(text: &str) -> Result<Self, TrainError> {
+        toml::from_str(text)
+            .map_err(|e| invalid(e.message().trim_end().to_string() + &location(text, e.span())))
+    }
+
+    /// The resolved config as TOML (every default written out).
+    pub fn to_toml(&self) -> Result<String, TrainError> {
+        toml::to_string_pretty(self)
+            .map_err(|e| invalid(format!("cannot serialise the config: {e}")))
+    }
+
+    /// Run name: `name`, else `fallback` (the config file stem).
+    pub fn run_name(&self, fallback: &str) -> String {
+        self.name.clone().unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// Run directory: `run_dir`, else `runs/<name>`.
+    pub fn run_directory(&self, fallback_name: &str) -> PathBuf {
+        self.run_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("runs").join(self.run_name(fallback_name)))
+    }
+
+    /// Checks every section; the first problem is returned as one sentence.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.model.validate().map_err(|e| invalid(e.to_string()))?;
+        let d = &self.data;
+        match (&d.corpus, &d.train, &d.valid) {
+            (Some(_), None, None) => {}
+            (None, Some(_), Some(_)) => {}
+            (Some(_), _, _) => {
+                return Err(invalid(
+                    "data.corpus and data.train/data.valid are exclusive; set one",
+                ))
+            }
+            (None, Some(_), None) => return Err(invalid("data.valid is required with data.train")),
+            (None, None, _) => {
+                return Err(invalid(
+                    "set data.corpus (e.g. \"bible-en-fr\") or data.train and data.valid",
+                ))
+            }
+        }
+        if d.max_source_len < 2 || d.max_target_len < 3 {
+            return Err(invalid(
+                "data.max_source_len must be at least 2 and data.max_target_len at least 3",
+            ));
+        }
+        let longest = d.max_source_len.max(d.max_target_len);
+        if longest > self.model.max_positions {
+            return Err(invalid(format!(
+                "data length limits ({longest}) exceed model.max_positions ({})",
+                self.model.max_positions
+            )));
+        }
+        if d.tokenizer.vocab_size <= 4 {
+            return Err(invalid(
+                "data.tokenizer.vocab_size must exceed the 4 special tokens",
+            ));
+        }
+        let t = &self.training;
+        if t.epochs == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
+            return Err(invalid(
+                "training.epochs, batch_size and grad_accumulation must be at least 1",
+            ));
+        }
+        if t.warmup_steps == 0 || t.lr_factor <= 0.0 {
+            return Err(invalid(
+                "training.warmup_steps and training.lr_factor must be greater than 0",
+            ));
+        }
+        if !(0.0..1.0).contains(&t.label_smoothing) {
+            return Err(invalid("training.label_smoothing must be in [0, 1)"));
+        }
+        if !(0.0..1.0).contains(&t.adam_beta1)
+            || !(0.0..1.0).contains(&t.adam_beta2)
+            || t.adam_epsilon <= 0.0
+        {
+            return Err(invalid(
+                "training.adam_beta1/beta2 must be in [0, 1) and adam_epsilon > 0",
+            ));
+        }
+        if t.grad_clip_norm < 0.0 {
+            return Err(invalid(
+                "training.grad_clip_norm must be 0 (off) or positive",
+            ));
+        }
+        if t.keep_checkpoints == 0 {
+            return Err(invalid("training.keep_checkpoints must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MINIMAL: &str = "[data]\ncorpus = \"bible-en-fr\"\n";
+
+    #[test]
+    fn minimal_config_resolves_defaults() {
+        let c = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.training.batch_size, 64);
+        assert_eq!(c.model.encoder.d_model, 512);
+        // the resolved form round-trips
+        let again = ExperimentConfig::from_toml(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err =
+            ExperimentConfig::from_toml(&format!("{MINIMAL}[training]\nepochz = 3\n")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("epochz") && msg.contains("line 4"), "{msg}");
+        let err = ExperimentConfig::from_toml(&format!("{MINIMAL}[model.encoder]\nlayers = 3\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("layers"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_one_sentence() {
+        let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        c.model.encoder.n_heads = 7;
+        assert!(c.validate().unwrap_err().to_string().contains("divisible"));
+        let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        c.data.max_source_len = 4096;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_positions"));
+        let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        c.data.train = Some("x.tsv".into());
+        assert!(c.validate().unwrap_err().to_string().contains("exclusive"));
+    }
+}

@@ -1,0 +1,420 @@
+//! One training run, from typed config to a run directory with checkpoints, the final model and
+//! a report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::lr_scheduler::noam::NoamLrSchedulerConfig;
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::{Learner, SupervisedTraining};
+use s2s_data::{
+    LengthLimits, LengthPolicy, SentencePair, Seq2SeqBatcher, Seq2SeqDataset, TokenizedPair,
+    TokenizerPair,
+};
+use s2s_model::{special, ModelConfig, Seq2Seq, VocabSizes};
+use serde::Serialize;
+
+use crate::experiment::{DataConfig, ExperimentConfig, LengthPolicyConfig};
+use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
+
+/// The recorder of every checkpoint and of `model.mpk`.
+pub type RunRecorder = AtomicRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
+
+/// File name (without extension) of the final weights inside a run directory.
+pub const MODEL_FILE: &str = "model";
+
+/// Sentence pairs of the three splits, as read from disk.
+#[derive(Clone, Debug, Default)]
+pub struct PreparedData {
+    pub train: Vec<SentencePair>,
+    pub valid: Vec<SentencePair>,
+    /// Held-out pairs for the sample translations (may be empty).
+    pub test: Vec<SentencePair>,
+}
+
+/// Reads the pairs a `[data]` section names, preparing a named corpus under `data_dir` first if
+/// it is missing.
+pub fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, TrainError> {
+    let (train, valid, test) = match &config.corpus {
+        Some(name) => {
+            let dir = s2s_data::ensure_corpus(name, data_dir)?;
+            (
+                s2s_data::Split::Train.path(&dir),
+                s2s_data::Split::Valid.path(&dir),
+                Some(s2s_data::Split::Test.path(&dir)),
+            )
+        }
+        None => match (&config.train, &config.valid) {
+            (Some(t), Some(v)) => (t.clone(), v.clone(), config.test.clone()),
+            _ => {
+                return Err(TrainError::Config(
+                    "set data.corpus or data.train and data.valid".into(),
+                ))
+            }
+        },
+    };
+    Ok(PreparedData {
+        train: s2s_data::read_pairs(&train)?,
+        valid: s2s_data::read_pairs(&valid)?,
+        test: match test {
+            Some(path) => s2s_data::read_pairs(&path)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+/// How a run is launched.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the last checkpoint in the run directory.
+    pub resume: bool,
+    /// Use burn's TUI dashboard (only when stdout is a terminal); plain log lines otherwise.
+    pub tui: bool,
+}
+
+/// A held-out sentence, its reference and the model's translation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub source: String,
+    pub reference: String,
+    pub hypothesis: String,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub run_dir: PathBuf,
+    pub epochs: usize,
+    pub train_pairs: usize,
+    pub valid_pairs: usize,
+    pub parameters: usize,
+    /// Label-smoothed loss per validation token (the training objective).
+    pub valid_loss: f64,
+    /// Negative log-likelihood per validation token.
+    pub valid_nll: f64,
+    pub valid_perplexity: f64,
+    /// Teacher-forced next-token accuracy on validation, in percent.
+    pub valid_accuracy: f64,
+    pub seconds: f64,
+    pub interrupted: bool,
+    pub samples: Vec<Sample>,
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TrainError + 'a {
+    move |source| TrainError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Epoch numbers of the model checkpoints burn-train wrote into `run_dir/checkpoint`.
+pub fn checkpoint_epochs(run_dir: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(run_dir.join("checkpoint"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".mpk")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+fn limits(data: &DataConfig) -> LengthLimits {
+    LengthLimits {
+        max_source_len: data.max_source_len,
+        max_target_len: data.max_target_len,
+        policy: match data.length_policy {
+            LengthPolicyConfig::Filter => LengthPolicy::Filter,
+            LengthPolicyConfig::Truncate => LengthPolicy::Truncate,
+        },
+    }
+}
+
+/// Trains the experiment into `run_dir` on `device` and returns the final report.
+///
+/// Writes, in order: `config.toml` (resolved, before the first step), the tokenizer(s),
+/// `checkpoint/` every epoch, `model.mpk` and `report.md` at the end. All writes are atomic.
+pub fn train<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    run_dir: &Path,
+    data: PreparedData,
+    device: B::Device,
+    options: TrainOptions,
+) -> Result<TrainReport, TrainError> {
+    let started = Instant::now();
+    config.validate()?;
+    let existing = checkpoint_epochs(run_dir);
+    let resume_from = match (options.resume, existing.last()) {
+        (true, Some(&epoch)) => Some(epoch),
+        (true, None) => return Err(TrainError::NothingToResume(run_dir.to_path_buf())),
+        (false, Some(_)) => return Err(TrainError::RunExists(run_dir.to_path_buf())),
+        (false, None) => None,
+    };
+    std::fs::create_dir_all(run_dir).map_err(io("create", run_dir))?;
+    s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+
+    let tokenizers = if resume_from.is_some() {
+        TokenizerPair::load(run_dir)?
+    } else {
+        let t = &config.data.tokenizer;
+        tracing::info!(
+            "training a BPE tokenizer ({} merges target) on {} pairs",
+            t.vocab_size,
+            data.train.len()
+        );
+        let tokenizers = TokenizerPair::train(&data.train, t.joint, t.vocab_size, t.min_frequency)?;
+        tokenizers.save(run_dir)?;
+        tokenizers
+    };
+    let limits = limits(&config.data);
+    let (mut train_items, stats) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
+    tracing::info!("train split: {stats:?}");
+    let (mut valid_items, stats) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
+    tracing::info!("valid split: {stats:?}");
+    if let Some(n) = config.data.max_train_pairs {
+        train_items.truncate(n);
+    }
+    if let Some(n) = config.data.max_valid_pairs {
+        valid_items.truncate(n);
+    }
+    if train_items.is_empty() || valid_items.is_empty() {
+        return Err(TrainError::NoTrainingData);
+    }
+    let vocab = VocabSizes {
+        source: tokenizers.source.vocab_size(),
+        target: tokenizers.target.vocab_size(),
+    };
+
+    let t = &config.training;
+    B::seed(&device, t.seed);
+    let model = config
+        .model
+        .init::<B>(vocab, &device)?
+        .with_label_smoothing(t.label_smoothing);
+    let parameters = model.num_params();
+    tracing::info!(
+        "model: {parameters} parameters, vocab {vocab:?}, {} train / {} valid pairs",
+        train_items.len(),
+        valid_items.len()
+    );
+
+    let optimizer = AdamConfig::new()
+        .with_beta_1(t.adam_beta1)
+        .with_beta_2(t.adam_beta2)
+        .with_epsilon(t.adam_epsilon)
+        .with_grad_clipping(
+            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+        )
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
+        .with_warmup_steps(t.warmup_steps)
+        .with_model_size(config.model.decoder.d_model)
+        .init()
+        .map_err(TrainError::Schedule)?;
+
+    let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(t.batch_size)
+        .shuffle(t.seed)
+        .set_device(device.clone())
+        .build(Seq2SeqDataset::new(train_items.clone()));
+    let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(t.batch_size)
+        .set_device(device.clone())
+        .build(Seq2SeqDataset::new(valid_items.clone()));
+
+    let recorder = RunRecorder::default();
+    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+        .metrics((
+            LossMetric::new(),
+            AccuracyMetric::new().with_pad_token(special::PAD as usize),
+            PerplexityMetric::new().with_pad_token(special::PAD as usize),
+        ))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(recorder.clone())
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
+        .with_application_logger(None)
+        .num_epochs(t.epochs)
+        .summary();
+    if t.grad_accumulation > 1 {
+        training = training.grads_accumulation(t.grad_accumulation);
+    }
+    if !options.tui {
+        training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
+    }
+    if let Some(epoch) = resume_from {
+        tracing::info!("resuming from the checkpoint of epoch {epoch}");
+        training = training.checkpoint(epoch);
+    }
+    let interrupter = training.interrupter();
+    let learner = Learner::new(Seq2SeqLearner { model }, optimizer, scheduler);
+    let result = training.launch(learner);
+    let model: Seq2Seq<B::InnerBackend> = result.model.model;
+    model
+        .clone()
+        .save_file(run_dir.join(MODEL_FILE), &recorder)
+        .map_err(|e| TrainError::Weights {
+            path: run_dir.join("model.mpk"),
+            message: e.to_string(),
+        })?;
+
+    let inner_device = device.clone();
+    let (valid_loss, valid_nll, valid_accuracy) =
+        evaluate::<B::InnerBackend>(&model, &valid_items, t.batch_size, &inner_device);
+    let held_out = if data.test.is_empty() {
+        &data.valid
+    } else {
+        &data.test
+    };
+    let picks: Vec<&SentencePair> = held_out.iter().take(t.samples).collect();
+    let sources: Vec<String> = picks.iter().map(|p| p.source.clone()).collect();
+    let hypotheses = crate::translate(
+        &model,
+        &tokenizers,
+        &sources,
+        config.data.max_source_len,
+        config.data.max_target_len,
+        t.batch_size,
+        &inner_device,
+    )?;
+    let samples = picks
+        .into_iter()
+        .zip(hypotheses)
+        .map(|(p, hypothesis)| Sample {
+            source: p.source.clone(),
+            reference: p.target.clone(),
+            hypothesis,
+        })
+        .collect();
+    let report = TrainReport {
+        run_dir: run_dir.to_path_buf(),
+        epochs: t.epochs,
+        train_pairs: train_items.len(),
+        valid_pairs: valid_items.len(),
+        parameters,
+        valid_loss,
+        valid_nll,
+        valid_perplexity: valid_nll.exp(),
+        valid_accuracy,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: interrupter.should_stop(),
+        samples,
+    };
+    s2s_data::write_atomic(&run_dir.join("report.md"), report.to_markdown().as_bytes())?;
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    s2s_data::write_atomic(&run_dir.join("report.json"), json.as_bytes())?;
+    Ok(report)
+}
+
+/// Token-weighted validation loss, NLL and accuracy (%) of `model` over `items`.
+pub fn evaluate<B: Backend>(
+    model: &Seq2Seq<B>,
+    items: &[TokenizedPair],
+    batch_size: usize,
+    device: &B::Device,
+) -> (f64, f64, f64) {
+    let (mut loss, mut nll, mut correct, mut tokens) = (0.0, 0.0, 0.0, 0.0);
+    for chunk in items.chunks(batch_size.max(1)) {
+        let batch = Batcher::<B, _, _>::batch(&Seq2SeqBatcher, chunk.to_vec(), device);
+        let out = model.forward_loss(batch);
+        let keep = out.labels.clone().not_equal_elem(special::PAD as i64);
+        let n = keep.clone().int().sum().into_scalar().elem::<f64>();
+        let hits = out
+            .logits
+            .argmax(2)
+            .squeeze_dim::<2>(2)
+            .equal(out.labels)
+            .bool_and(keep);
+        correct += hits.int().sum().into_scalar().elem::<f64>();
+        loss += out.loss.into_scalar().elem::<f64>() * n;
+        nll += out.nll.into_scalar().elem::<f64>() * n;
+        tokens += n;
+    }
+    let tokens = tokens.max(1.0);
+    (loss / tokens, nll / tokens, 100.0 * correct / tokens)
+}
+
+/// Loads the tokenizer(s) and `model.mpk` of a finished run.
+pub fn load_model<B: Backend>(
+    run_dir: &Path,
+    model_config: &ModelConfig,
+    device: &B::Device,
+) -> Result<(TokenizerPair, Seq2Seq<B>), TrainError> {
+    let weights = run_dir.join("model.mpk");
+    if !weights.is_file() {
+        return Err(TrainError::NoModel {
+            path: run_dir.to_path_buf(),
+        });
+    }
+    let tokenizers = TokenizerPair::load(run_dir)?;
+    let vocab = VocabSizes {
+        source: tokenizers.source.vocab_size(),
+        target: tokenizers.target.vocab_size(),
+    };
+    let model = model_config
+        .init::<B>(vocab, device)?
+        .load_file(run_dir.join(MODEL_FILE), &RunRecorder::default(), device)
+        .map_err(|e| TrainError::Weights {
+            path: weights,
+            message: e.to_string(),
+        })?;
+    Ok((tokenizers, model))
+}
+
+impl TrainReport {
+    /// `report.md`: final metrics and samples.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "# Run report\n\n| metric | value |\n|---|---|\n| epochs | {} |\n| train pairs | {} |\n\
+             | valid pairs | {} |\n| parameters | {} |\n| valid loss (label-smoothed) | {:.4} |\n\
+             | valid NLL / token | {:.4} |\n| valid perplexity | {:.2} |\n\
+             | valid token accuracy | {:.2} % |\n| wall time | {:.0} s |\n",
+            self.epochs,
+            self.train_pairs,
+            self.valid_pairs,
+            self.parameters,
+            self.valid_loss,
+            self.valid_nll,
+            self.valid_perplexity,
+            self.valid_accuracy,
+            self.seconds
+        );
+        if self.interrupted {
+            s.push_str("\nTraining was interrupted; the model is the last one trained.\n");
+        }
+        s.push_str("\n## Samples (greedy)\n");
+        for sample in &self.samples {
+            s.push_str(&format!(
+                "\n- source: {}\n  - reference: {}\n  - model: {}\n",
+                sample.source, sample.reference, sample.hypothesis
+            ));
+        }
+        s
+    }
+}

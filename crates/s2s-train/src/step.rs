@@ -1,0 +1,38 @@
+//! burn-train glue: the training/validation step of a [`Seq2Seq`] model.
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
+use s2s_model::{Seq2Seq, Seq2SeqBatch};
+
+/// Wraps the model so that burn-train's step traits can be implemented here (the orphan rule
+/// forbids implementing them on `Seq2Seq` outside s2s-model, which stays free of burn-train).
+#[derive(Module, Debug)]
+pub struct Seq2SeqLearner<B: Backend> {
+    pub model: Seq2Seq<B>,
+}
+
+impl<B: AutodiffBackend> TrainStep for Seq2SeqLearner<B> {
+    type Input = Seq2SeqBatch<B>;
+    type Output = SequenceOutput<B>;
+
+    fn step(&self, batch: Seq2SeqBatch<B>) -> TrainOutput<SequenceOutput<B>> {
+        let out = self.model.forward_loss(batch);
+        let grads = out.loss.backward();
+        TrainOutput::new(
+            self,
+            grads,
+            SequenceOutput::new(out.loss, out.logits, None, out.labels),
+        )
+    }
+}
+
+impl<B: Backend> InferenceStep for Seq2SeqLearner<B> {
+    type Input = Seq2SeqBatch<B>;
+    type Output = SequenceOutput<B>;
+
+    fn step(&self, batch: Seq2SeqBatch<B>) -> SequenceOutput<B> {
+        let out = self.model.forward_loss(batch);
+        SequenceOutput::new(out.loss, out.logits, None, out.labels)
+    }
+}

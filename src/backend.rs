@@ -1,0 +1,83 @@
+//! The one place where a backend name becomes a concrete Burn backend type.
+
+use std::fmt;
+
+use burn::tensor::backend::AutodiffBackend;
+use clap::ValueEnum;
+
+/// Backends s2s knows; which of them this binary can run depends on its cargo features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// CPU, pure Rust (feature `ndarray`, on by default).
+    Ndarray,
+    /// Fast CPU (feature `flex`).
+    Flex,
+    /// Vulkan/Metal/DX12 through wgpu (feature `wgpu`).
+    Wgpu,
+    /// libtorch, CPU or CUDA (feature `tch`).
+    Tch,
+    /// NVIDIA GPUs through CubeCL (feature `cuda`).
+    Cuda,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        f.write_str(&name)
+    }
+}
+
+impl BackendKind {
+    /// Parses a backend name from a config file (`training.backend`).
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        <Self as ValueEnum>::from_str(name, true).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown backend \"{name}\"; expected one of ndarray, flex, wgpu, tch, cuda"
+            )
+        })
+    }
+}
+
+/// Backends compiled into this binary.
+pub fn compiled() -> Vec<BackendKind> {
+    let mut kinds = Vec::new();
+    if cfg!(feature = "ndarray") {
+        kinds.push(BackendKind::Ndarray);
+    }
+    kinds
+}
+
+/// Fails with the cargo feature to enable when `kind` is not compiled in.
+pub fn ensure_compiled(kind: BackendKind) -> anyhow::Result<()> {
+    if compiled().contains(&kind) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the {kind} backend is not compiled into this binary; rebuild with `cargo build \
+         --release --features {kind}`"
+    )
+}
+
+/// Work that needs a concrete backend type.
+pub trait BackendTask {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
+}
+
+/// Runs `task` on the backend `kind`, or explains which cargo feature would enable it.
+pub fn dispatch<T: BackendTask>(kind: BackendKind, task: T) -> anyhow::Result<T::Output> {
+    match kind {
+        #[cfg(feature = "ndarray")]
+        BackendKind::Ndarray => {
+            task.run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(Default::default())
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            ensure_compiled(other)?;
+            anyhow::bail!("the {other} backend is compiled in but has no dispatch arm")
+        }
+    }
+}
