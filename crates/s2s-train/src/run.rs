@@ -197,6 +197,7 @@ pub fn train<B: AutodiffBackend>(
     if train_items.is_empty() || valid_items.is_empty() {
         return Err(TrainError::NoTrainingData);
     }
+    let train_pairs = train_items.len();
     let vocab = VocabSizes {
         source: tokenizers.source.vocab_size(),
         target: tokenizers.target.vocab_size(),
@@ -233,7 +234,7 @@ pub fn train<B: AutodiffBackend>(
         .batch_size(t.batch_size)
         .shuffle(t.seed)
         .set_device(device.clone())
-        .build(Seq2SeqDataset::new(train_items.clone()));
+        .build(Seq2SeqDataset::new(train_items));
     let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(t.batch_size)
         .set_device(device.clone())
@@ -315,7 +316,7 @@ pub fn train<B: AutodiffBackend>(
     let report = TrainReport {
         run_dir: run_dir.to_path_buf(),
         epochs: t.epochs,
-        train_pairs: train_items.len(),
+        train_pairs,
         valid_pairs: valid_items.len(),
         parameters,
         valid_loss,
