@@ -8,6 +8,7 @@
 //!   [`Seq2SeqBatch`](s2s_model::Seq2SeqBatch).
 
 pub mod batcher;
+pub mod bucket;
 pub mod corpus;
 pub mod dataset;
 mod error;
@@ -16,6 +17,7 @@ pub mod pairs;
 pub mod tokenizer;
 
 pub use batcher::Seq2SeqBatcher;
+pub use bucket::{training_loader, BucketBatchStrategy};
 pub use corpus::{
     corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, Manifest, Split, KNOWN_CORPORA,
 };

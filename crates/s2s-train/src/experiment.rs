@@ -106,6 +106,9 @@ pub struct TrainingConfig {
     pub epochs: usize,
     /// Sentence pairs per batch. Default: 64.
     pub batch_size: usize,
+    /// Length bucketing: this many batches are sorted by length together, so each batch holds
+    /// pairs of similar length and little padding; 0 gives plain random batches. Default: 32.
+    pub bucket_pool: usize,
     /// Noam factor: `lr = factor · d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)`
     /// (Vaswani et al., 2017, §5.3). Default: 1.0.
     pub lr_factor: f64,
@@ -137,6 +140,7 @@ impl Default for TrainingConfig {
             backend: "ndarray".into(),
             epochs: 10,
             batch_size: 64,
+            bucket_pool: 32,
             lr_factor: 1.0,
             warmup_steps: 4000,
             adam_beta1: 0.9,

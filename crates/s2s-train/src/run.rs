@@ -230,11 +230,13 @@ pub fn train<B: AutodiffBackend>(
         .init()
         .map_err(TrainError::Schedule)?;
 
-    let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
-        .batch_size(t.batch_size)
-        .shuffle(t.seed)
-        .set_device(device.clone())
-        .build(Seq2SeqDataset::new(train_items));
+    let train_loader = s2s_data::training_loader::<B>(
+        train_items,
+        t.batch_size,
+        t.bucket_pool,
+        t.seed,
+        device.clone(),
+    );
     let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(t.batch_size)
         .set_device(device.clone())
