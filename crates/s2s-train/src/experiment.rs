@@ -42,7 +42,8 @@ pub struct DataConfig {
     /// Held-out pairs used for the final sample translations. Optional.
     #[serde(default)]
     pub test: Option<PathBuf>,
-    /// Keep only the first N training pairs (after length filtering). Default: all.
+    /// Keep N training pairs (after length filtering), drawn with `training.seed` from the whole
+    /// split and kept in corpus order. Default: all.
     #[serde(default)]
     pub max_train_pairs: Option<usize>,
     /// Keep only the first N validation pairs. Default: all.

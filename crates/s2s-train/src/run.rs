@@ -18,6 +18,9 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{Learner, SupervisedTraining};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use s2s_data::{
     LengthLimits, LengthPolicy, SentencePair, Seq2SeqBatcher, Seq2SeqDataset, TokenizedPair,
     TokenizerPair,
@@ -175,7 +178,7 @@ pub fn train<B: AutodiffBackend>(
     } else {
         let t = &config.data.tokenizer;
         tracing::info!(
-            "training a BPE tokenizer ({} merges target) on {} pairs",
+            "training a byte-level BPE tokenizer (vocabulary {}) on {} pairs",
             t.vocab_size,
             data.train.len()
         );
@@ -189,7 +192,7 @@ pub fn train<B: AutodiffBackend>(
     let (mut valid_items, stats) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
     tracing::info!("valid split: {stats:?}");
     if let Some(n) = config.data.max_train_pairs {
-        train_items.truncate(n);
+        train_items = seeded_subset(train_items, n, config.training.seed);
     }
     if let Some(n) = config.data.max_valid_pairs {
         valid_items.truncate(n);
@@ -335,6 +338,25 @@ pub fn train<B: AutodiffBackend>(
     Ok(report)
 }
 
+/// `n` items drawn without replacement with a seeded RNG, kept in corpus order. A corpus sorted
+/// by book would otherwise give a prefix that misses whole parts of its vocabulary.
+pub fn seeded_subset<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
+    if n >= items.len() {
+        return items;
+    }
+    let mut keep = vec![false; items.len()];
+    let mut indices: Vec<usize> = (0..items.len()).collect();
+    indices.shuffle(&mut StdRng::seed_from_u64(seed));
+    for &i in &indices[..n] {
+        keep[i] = true;
+    }
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, k)| k.then_some(item))
+        .collect()
+}
+
 /// Token-weighted validation loss, NLL and accuracy (%) of `model` over `items`.
 pub fn evaluate<B: Backend>(
     model: &Seq2Seq<B>,
@@ -419,5 +441,25 @@ impl TrainReport {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_subset_is_reproducible_ordered_and_spread() {
+        let items: Vec<usize> = (0..1000).collect();
+        let a = seeded_subset(items.clone(), 100, 42);
+        assert_eq!(a, seeded_subset(items.clone(), 100, 42));
+        assert_ne!(a, seeded_subset(items.clone(), 100, 43));
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "corpus order is kept");
+        assert!(
+            a[99] > 800 && a[0] < 200,
+            "drawn from the whole corpus, not a prefix"
+        );
+        assert_eq!(seeded_subset(items.clone(), 5000, 1), items);
     }
 }
