@@ -173,6 +173,14 @@ pub struct TokenizerPair {
 }
 
 impl TokenizerPair {
+    /// Source and target vocabulary sizes, which fix the model's embedding shapes.
+    pub fn vocab_sizes(&self) -> s2s_model::VocabSizes {
+        s2s_model::VocabSizes {
+            source: self.source.vocab_size(),
+            target: self.target.vocab_size(),
+        }
+    }
+
     /// Trains a joint tokenizer on both sides, or one tokenizer per side.
     pub fn train(
         pairs: &[SentencePair],

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use s2s_data::{LengthLimits, LengthPolicy};
 use s2s_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +58,7 @@ pub struct DataConfig {
     pub max_target_len: usize,
     /// `filter` drops longer pairs, `truncate` cuts them. Default: `filter`.
     #[serde(default)]
-    pub length_policy: LengthPolicyConfig,
+    pub length_policy: LengthPolicy,
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
 }
@@ -66,13 +67,15 @@ fn default_max_len() -> usize {
     128
 }
 
-/// What to do with pairs longer than the limits.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LengthPolicyConfig {
-    #[default]
-    Filter,
-    Truncate,
+impl DataConfig {
+    /// The length limits the tokenizer stage applies.
+    pub fn length_limits(&self) -> LengthLimits {
+        LengthLimits {
+            max_source_len: self.max_source_len,
+            max_target_len: self.max_target_len,
+            policy: self.length_policy,
+        }
+    }
 }
 
 /// The BPE tokenizer trained on the training split.
@@ -205,11 +208,9 @@ impl ExperimentConfig {
                 ))
             }
         }
-        if d.max_source_len < 2 || d.max_target_len < 3 {
-            return Err(invalid(
-                "data.max_source_len must be at least 2 and data.max_target_len at least 3",
-            ));
-        }
+        d.length_limits()
+            .validate()
+            .map_err(|e| invalid(format!("data: {e}")))?;
         let longest = d.max_source_len.max(d.max_target_len);
         if longest > self.model.max_positions {
             return Err(invalid(format!(

@@ -9,9 +9,7 @@ pub mod run;
 pub mod step;
 pub mod translate;
 
-pub use experiment::{
-    DataConfig, ExperimentConfig, LengthPolicyConfig, TokenizerConfig, TrainingConfig,
-};
+pub use experiment::{DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig};
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
 pub use run::{load_data, load_model, train, PreparedData, Sample, TrainOptions, TrainReport};

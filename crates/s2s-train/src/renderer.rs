@@ -19,8 +19,8 @@ pub struct PlainRenderer {
     names: HashMap<MetricId, String>,
     train: BTreeMap<String, String>,
     valid: BTreeMap<String, String>,
-    last_train: Option<(usize, usize, usize)>,
-    last_valid: Option<(usize, usize, usize)>,
+    last_train: Option<(usize, usize)>,
+    last_valid: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for PlainRenderer {
@@ -60,7 +60,7 @@ impl PlainRenderer {
 
     fn line(
         split: &str,
-        (epoch, epochs, _): (usize, usize, usize),
+        (epoch, epochs): (usize, usize),
         items: &str,
         metrics: &BTreeMap<String, String>,
     ) -> String {
@@ -83,7 +83,7 @@ impl PlainRenderer {
     }
 }
 
-fn position(item: &TrainingProgress) -> ((usize, usize, usize), String) {
+fn position(item: &TrainingProgress) -> ((usize, usize), String) {
     let (done, total) = item
         .progress
         .as_ref()
@@ -94,7 +94,6 @@ fn position(item: &TrainingProgress) -> ((usize, usize, usize), String) {
         (
             item.global_progress.items_processed,
             item.global_progress.items_total,
-            done,
         ),
         items,
     )

@@ -21,14 +21,11 @@ use burn::train::{Learner, SupervisedTraining};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use s2s_data::{
-    LengthLimits, LengthPolicy, SentencePair, Seq2SeqBatcher, Seq2SeqDataset, TokenizedPair,
-    TokenizerPair,
-};
-use s2s_model::{special, ModelConfig, Seq2Seq, VocabSizes};
+use s2s_data::{SentencePair, Seq2SeqBatcher, Seq2SeqDataset, TokenizedPair, TokenizerPair};
+use s2s_model::{special, ModelConfig, Seq2Seq};
 use serde::Serialize;
 
-use crate::experiment::{DataConfig, ExperimentConfig, LengthPolicyConfig};
+use crate::experiment::{DataConfig, ExperimentConfig};
 use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
 
 /// The recorder of every checkpoint and of `model.mpk`.
@@ -139,17 +136,6 @@ pub fn checkpoint_epochs(run_dir: &Path) -> Vec<usize> {
     epochs
 }
 
-fn limits(data: &DataConfig) -> LengthLimits {
-    LengthLimits {
-        max_source_len: data.max_source_len,
-        max_target_len: data.max_target_len,
-        policy: match data.length_policy {
-            LengthPolicyConfig::Filter => LengthPolicy::Filter,
-            LengthPolicyConfig::Truncate => LengthPolicy::Truncate,
-        },
-    }
-}
-
 /// Trains the experiment into `run_dir` on `device` and returns the final report.
 ///
 /// Writes, in order: `config.toml` (resolved, before the first step), the tokenizer(s),
@@ -186,11 +172,10 @@ pub fn train<B: AutodiffBackend>(
         tokenizers.save(run_dir)?;
         tokenizers
     };
-    let limits = limits(&config.data);
-    let (mut train_items, stats) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
-    tracing::info!("train split: {stats:?}");
-    let (mut valid_items, stats) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
-    tracing::info!("valid split: {stats:?}");
+    let limits = config.data.length_limits();
+    // tokenize_pairs logs what the limits did to each split (train first, then valid).
+    let (mut train_items, _) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
+    let (mut valid_items, _) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
     if let Some(n) = config.data.max_train_pairs {
         train_items = seeded_subset(train_items, n, config.training.seed);
     }
@@ -201,10 +186,7 @@ pub fn train<B: AutodiffBackend>(
         return Err(TrainError::NoTrainingData);
     }
     let train_pairs = train_items.len();
-    let vocab = VocabSizes {
-        source: tokenizers.source.vocab_size(),
-        target: tokenizers.target.vocab_size(),
-    };
+    let vocab = tokenizers.vocab_sizes();
 
     let t = &config.training;
     B::seed(&device, t.seed);
@@ -398,10 +380,7 @@ pub fn load_model<B: Backend>(
         });
     }
     let tokenizers = TokenizerPair::load(run_dir)?;
-    let vocab = VocabSizes {
-        source: tokenizers.source.vocab_size(),
-        target: tokenizers.target.vocab_size(),
-    };
+    let vocab = tokenizers.vocab_sizes();
     let model = model_config
         .init::<B>(vocab, device)?
         .load_file(run_dir.join(MODEL_FILE), &RunRecorder::default(), device)
