@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use s2s_data::tokenizer::MIN_VOCAB_SIZE;
 use s2s_data::{LengthLimits, LengthPolicy};
 use s2s_model::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -218,10 +219,12 @@ impl ExperimentConfig {
                 self.model.max_positions
             )));
         }
-        if d.tokenizer.vocab_size <= 4 {
-            return Err(invalid(
-                "data.tokenizer.vocab_size must exceed the 4 special tokens",
-            ));
+        if d.tokenizer.vocab_size < MIN_VOCAB_SIZE {
+            return Err(invalid(format!(
+                "data.tokenizer.vocab_size must be at least {MIN_VOCAB_SIZE} (256 byte symbols and \
+                 4 special tokens), got {}",
+                d.tokenizer.vocab_size
+            )));
         }
         let t = &self.training;
         if t.epochs == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
@@ -308,6 +311,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("max_positions"));
+        let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        c.data.tokenizer.vocab_size = 100;
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(msg.contains("at least 260"), "{msg}");
+        c.data.tokenizer.vocab_size = 260;
+        c.validate().unwrap();
         let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
         c.data.train = Some("x.tsv".into());
         assert!(c.validate().unwrap_err().to_string().contains("exclusive"));
