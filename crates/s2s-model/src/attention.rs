@@ -122,6 +122,11 @@ impl<B: Backend> MultiHeadAttention<B> {
         self.output.forward(context)
     }
 
+    /// `(n_heads, d_head)`.
+    pub fn heads(&self) -> (usize, usize) {
+        (self.n_heads, self.d_head)
+    }
+
     fn split_heads(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
         let [batch_size, len, _] = x.dims();
         // [B, T, D] -> [B, T, H, Dh] -> [B, H, T, Dh]

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use crate::attention::{
     causal_mask, key_padding_mask, MultiHeadAttention, MultiHeadAttentionConfig,
 };
+use crate::cache::{EncoderMemory, KvCache};
 use crate::config::Activation;
 use crate::feedforward::{FeedForward, FeedForwardConfig};
 
@@ -158,6 +159,48 @@ impl<B: Backend> TransformerDecoder<B> {
                 cross_mask.clone(),
             )
         });
+        self.normalize(x)
+    }
+
+    /// Incremental decoding: `x` embeds the next `new_len` target positions (usually one), whose
+    /// self-attention reads every earlier position from `cache` and writes its own keys/values
+    /// into it; cross-attention reuses the projected memory. A step costs O(current length).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch_size, new_len, d_model]` (positions `cache.len()..cache.len() + new_len`)
+    /// - output: `[batch_size, new_len, d_model]` (after the final norm)
+    pub fn forward_step(
+        &self,
+        x: Tensor<B, 3>,
+        memory: &EncoderMemory<B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
+        let [batch_size, new_len, _d_model] = x.dims();
+        let offset = cache.len();
+        let total = offset + new_len;
+        // A single new position may attend to everything cached; several need a causal mask
+        // shifted by the offset ([new_len, total], true where key j > offset + query i).
+        let self_mask = (new_len > 1).then(|| {
+            Tensor::<B, 2, Bool>::tril_mask([new_len, total], offset as i64, &x.device())
+                .unsqueeze_dim::<3>(0)
+                .expand([batch_size, new_len, total])
+        });
+        let cross_mask = key_padding_mask(memory.pad_mask.clone(), new_len);
+        let mut x = x;
+        for (index, (layer, kv)) in self.layers.iter().zip(&memory.key_values).enumerate() {
+            x = layer.forward(
+                x,
+                |h| {
+                    let q = layer.self_attn.project_query(h.clone());
+                    let (k, v) = layer.self_attn.project_key_value(h);
+                    let (k, v) = cache.append(index, k, v);
+                    layer.self_attn.attend(q, k, v, self_mask.clone())
+                },
+                kv,
+                cross_mask.clone(),
+            );
+        }
+        cache.advance(new_len);
         self.normalize(x)
     }
 

@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod attention;
 pub mod batch;
+pub mod cache;
 pub mod config;
 pub mod decoder;
 pub mod embedding;
@@ -15,6 +16,7 @@ pub mod feedforward;
 pub mod seq2seq;
 
 pub use batch::{special, Seq2SeqBatch};
+pub use cache::{EncoderMemory, KvCache};
 pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
     VocabSizes,

@@ -6,6 +6,7 @@ use burn::tensor::activation::log_softmax;
 
 use crate::adapter::{Adapter, AdapterModuleConfig};
 use crate::batch::{special, Seq2SeqBatch};
+use crate::cache::{EncoderMemory, KvCache};
 use crate::config::{ConfigError, ModelConfig, VocabSizes};
 use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
 use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
@@ -162,14 +163,72 @@ impl<B: Backend> Seq2Seq<B> {
         )
     }
 
+    /// Encodes the source and projects it once into every decoder layer's cross-attention
+    /// keys/values: everything incremental decoding needs from the source.
+    ///
+    /// # Shapes
+    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    pub fn encode_memory(
+        &self,
+        source: Tensor<B, 2, Int>,
+        pad_mask: Tensor<B, 2, Bool>,
+    ) -> EncoderMemory<B> {
+        let memory = self.encode(source, pad_mask.clone());
+        EncoderMemory {
+            key_values: self.decoder.project_memory(memory),
+            pad_mask,
+        }
+    }
+
+    /// An empty self-attention cache for `batch_size` rows and up to `capacity` target positions
+    /// (at most [`Self::max_target_positions`]).
+    pub fn init_cache(&self, batch_size: usize, capacity: usize, device: &B::Device) -> KvCache<B> {
+        let (n_heads, d_head) = self
+            .decoder
+            .layers
+            .first()
+            .map(|layer| layer.self_attn.heads())
+            .unwrap_or((1, 1));
+        KvCache::new(
+            self.decoder.layers.len(),
+            batch_size,
+            n_heads,
+            capacity.min(self.max_target_positions()),
+            d_head,
+            device,
+        )
+    }
+
+    /// Longest target prefix (with `<s>`) the position table covers.
+    pub fn max_target_positions(&self) -> usize {
+        self.target_embedding.max_positions()
+    }
+
+    /// One incremental decoding step: the logits of the positions after `tokens`, which continue
+    /// the prefix already in `cache` (feed `<s>` first, then each chosen token).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch_size, new_len]` (usually `new_len = 1`)
+    /// - output: `[batch_size, new_len, vocab_size]`
+    pub fn decode_step(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        memory: &EncoderMemory<B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
+        let x = self.target_embedding.forward(tokens, cache.len());
+        let h = self.decoder.forward_step(x, memory, cache);
+        self.project(h)
+    }
+
     /// Greedy decoding from `<s>` until every row has produced `</s>` or `max_new_tokens`
-    /// tokens. Recomputes the target prefix each step (the KV-cached path belongs to the
-    /// generation crate); the memory's cross-attention keys/values are projected once.
-    /// Returned ids exclude `<s>` and `</s>`.
+    /// tokens, **recomputing the whole target prefix at every step** (O(length²)). This is the
+    /// reference the KV-cached decoder of s2s-generate is tested and benchmarked against; serve
+    /// with s2s-generate. Returned ids exclude `<s>` and `</s>`.
     ///
     /// # Shapes
     /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]`
-    pub fn greedy_decode(
+    pub fn greedy_decode_uncached(
         &self,
         source: Tensor<B, 2, Int>,
         pad_mask: Tensor<B, 2, Bool>,
@@ -177,21 +236,18 @@ impl<B: Backend> Seq2Seq<B> {
     ) -> Vec<Vec<u32>> {
         let [batch_size, _src_len] = source.dims();
         let device = source.device();
-        let memory = self.encode(source, pad_mask.clone());
-        let memory_kv = self.decoder.project_memory(memory);
-        let max_new_tokens = max_new_tokens.min(self.target_embedding.max_positions());
+        let memory = self.encode_memory(source, pad_mask);
+        let max_new_tokens = max_new_tokens.min(self.max_target_positions());
         let mut tokens = Tensor::<B, 2, Int>::full([batch_size, 1], special::BOS as i64, &device);
         let mut out = vec![Vec::new(); batch_size];
         let mut finished = vec![false; batch_size];
         for _ in 0..max_new_tokens {
-            let x = self.target_embedding.forward(tokens.clone(), 0);
-            let h = self
-                .decoder
-                .forward_with_memory(x, &memory_kv, pad_mask.clone());
-            let [_, len, d_model] = h.dims();
-            // [B, 1, D]: only the last position is needed
-            let last = h.slice([0..batch_size, len - 1..len, 0..d_model]);
-            let next = self.project(last).argmax(2).reshape([batch_size, 1]);
+            let logits = self.decode_prefix(tokens.clone(), &memory);
+            let [_, len, vocab_size] = logits.dims();
+            let next = logits
+                .slice([0..batch_size, len - 1..len, 0..vocab_size])
+                .argmax(2)
+                .reshape([batch_size, 1]);
             let ids: Vec<i64> = next
                 .to_data()
                 .convert::<i64>()
@@ -213,6 +269,23 @@ impl<B: Backend> Seq2Seq<B> {
             tokens = Tensor::cat(vec![tokens, next], 1);
         }
         out
+    }
+
+    /// Full causal decoding of a target prefix against projected memory (no cache): the logits
+    /// of every position.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch_size, len]` → `[batch_size, len, vocab_size]`
+    pub fn decode_prefix(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        memory: &EncoderMemory<B>,
+    ) -> Tensor<B, 3> {
+        let x = self.target_embedding.forward(tokens, 0);
+        let h = self
+            .decoder
+            .forward_with_memory(x, &memory.key_values, memory.pad_mask.clone());
+        self.project(h)
     }
 
     /// Teacher-forced loss over non-pad labels.

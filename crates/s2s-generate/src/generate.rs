@@ -1,0 +1,86 @@
+//! The entry point: sources in, hypotheses out.
+
+use burn::prelude::*;
+use s2s_model::special;
+use serde::Serialize;
+
+use crate::config::{DecodeStrategy, GenerationConfig};
+use crate::model::Seq2Seq;
+use crate::search::{beam_search, greedy_or_sample};
+use crate::GenerateError;
+
+/// One generated sequence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hypothesis {
+    /// Generated ids, without `<s>` and `</s>`.
+    pub tokens: Vec<u32>,
+    /// `log_prob / length^α`, the ranking score, where length counts `</s>` and α is the
+    /// beam's `length_penalty` (1 for greedy decoding and sampling).
+    pub score: f64,
+    /// Sum of the log-probabilities of the generated tokens, `</s>` included.
+    pub log_prob: f64,
+    /// Whether it ended with `</s>` (false: cut at `max_new_tokens`).
+    pub finished: bool,
+}
+
+/// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
+/// strategy. Returns, per source and in input order, `num_return_sequences` hypotheses: beam
+/// search's best first, samples in draw order.
+///
+/// Sources are sorted by length and decoded `batch_size` at a time, so padding stays small; a
+/// source's result does not depend on what it is batched with.
+pub fn generate<B: Backend, M: Seq2Seq<B>>(
+    model: &M,
+    sources: &[Vec<u32>],
+    config: &GenerationConfig,
+    device: &B::Device,
+) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
+    config.validate()?;
+    let available = model.max_target_positions();
+    if config.max_new_tokens > available {
+        return Err(GenerateError::TooLong {
+            requested: config.max_new_tokens,
+            available,
+        });
+    }
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
+    let mut out: Vec<Vec<Hypothesis>> = vec![Vec::new(); sources.len()];
+    for chunk in order.chunks(config.batch_size) {
+        let (source, pad_mask) = pad_batch::<B>(chunk.iter().map(|&i| &sources[i]), device);
+        let memory = model.encode(source, pad_mask);
+        let results = match config.strategy {
+            DecodeStrategy::Beam { .. } => beam_search(model, memory, chunk.len(), config, device),
+            DecodeStrategy::Greedy | DecodeStrategy::Sample { .. } => {
+                greedy_or_sample(model, memory, chunk, config, device)
+            }
+        };
+        for (&index, hyps) in chunk.iter().zip(results) {
+            out[index] = hyps;
+        }
+    }
+    Ok(out)
+}
+
+/// Pads sources to the longest (at least one position) with `<pad>`.
+///
+/// # Shapes
+/// - output: ids and pad mask (`true` = pad), both `[batch_size, src_len]`
+fn pad_batch<'a, B: Backend>(
+    sources: impl ExactSizeIterator<Item = &'a Vec<u32>> + Clone,
+    device: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
+    let rows = sources.len();
+    let len = sources.clone().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut ids = Vec::with_capacity(rows * len);
+    let mut pad = Vec::with_capacity(rows * len);
+    for source in sources {
+        ids.extend(source.iter().map(|&t| i64::from(t)));
+        ids.resize(ids.len() + len - source.len(), i64::from(special::PAD));
+        pad.extend((0..len).map(|i| i >= source.len()));
+    }
+    (
+        Tensor::from_data(TensorData::new(ids, [rows, len]), device),
+        Tensor::from_data(TensorData::new(pad, [rows, len]), device),
+    )
+}

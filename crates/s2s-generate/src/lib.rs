@@ -1,0 +1,34 @@
+//! Autoregressive decoding for s2s: greedy, batched beam search and sampling, written once
+//! against the [`Seq2Seq`] trait (encode once, `decode_step` over a cache the caller owns,
+//! `reorder` to follow beams) so every model family shares it.
+//!
+//! ```text
+//! sources ──encode──▶ memory ──┐
+//!                              ├─ decode_step(last tokens, memory, &mut cache) ─▶ logits
+//!        <s> ──────────────────┘        ▲                                          │
+//!                                       └──── next tokens (argmax / beams / draw) ◀┘
+//! ```
+
+pub mod config;
+pub mod generate;
+pub mod logits;
+pub mod model;
+mod search;
+
+pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
+pub use generate::{generate, Hypothesis};
+pub use model::{Recompute, Seq2Seq};
+
+/// Everything that can stop generation, each with one sentence for the user.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum GenerateError {
+    /// A setting, or a combination of settings, that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+    /// The requested output does not fit the model's target positions.
+    #[error(
+        "max_new_tokens = {requested} needs {requested} target positions but the model has \
+         {available}; lower max_new_tokens"
+    )]
+    TooLong { requested: usize, available: usize },
+}

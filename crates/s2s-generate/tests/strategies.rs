@@ -1,0 +1,409 @@
+//! Invariants of every decoding strategy on small random models (ndarray, f32).
+#![allow(clippy::unwrap_used)]
+
+use burn::backend::NdArray;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use s2s_generate::{
+    generate, DecodeStrategy, GenerateError, GenerationConfig, Hypothesis, Recompute, Seq2Seq,
+};
+use s2s_model::{special, EncoderMemory, KvCache, ModelConfig, StackConfig, VocabSizes};
+
+type B = NdArray<f32>;
+type Model = s2s_model::Seq2Seq<B>;
+
+fn model(target_vocab: usize, seed: u64) -> Model {
+    let stack = StackConfig {
+        d_model: 16,
+        n_heads: 2,
+        n_layers: 2,
+        d_ff: 32,
+    };
+    let config = ModelConfig {
+        encoder: stack.clone(),
+        decoder: stack,
+        max_positions: 40,
+        dropout: 0.0,
+        ..ModelConfig::default()
+    };
+    B::seed(&Default::default(), seed);
+    let vocab = VocabSizes {
+        source: 30,
+        target: target_vocab,
+    };
+    config.init::<B>(vocab, &Default::default()).unwrap()
+}
+
+/// Mixed lengths, so batches carry padding.
+fn sources() -> Vec<Vec<u32>> {
+    vec![
+        vec![5, 6, 7, 8, 9, 10, 2],
+        vec![11, 12, 2],
+        vec![13, 14, 15, 16, 2],
+        vec![17, 2],
+        vec![18, 19, 20, 21, 22, 23, 24, 25, 2],
+        vec![26, 27, 28, 2],
+    ]
+}
+
+fn device() -> burn::backend::ndarray::NdArrayDevice {
+    Default::default()
+}
+
+fn beam(num_beams: usize, length_penalty: f64, num_return_sequences: usize) -> DecodeStrategy {
+    DecodeStrategy::Beam {
+        num_beams,
+        length_penalty,
+        early_stopping: false,
+        num_return_sequences,
+    }
+}
+
+fn sample(top_k: usize, top_p: f64, seed: u64, n: usize) -> DecodeStrategy {
+    DecodeStrategy::Sample {
+        temperature: 1.0,
+        top_k,
+        top_p,
+        seed,
+        num_return_sequences: n,
+    }
+}
+
+fn run<M: Seq2Seq<B>>(
+    model: &M,
+    sources: &[Vec<u32>],
+    config: &GenerationConfig,
+) -> Vec<Vec<Hypothesis>> {
+    generate(model, sources, config, &device()).unwrap()
+}
+
+fn tokens(out: &[Vec<Hypothesis>]) -> Vec<Vec<Vec<u32>>> {
+    out.iter()
+        .map(|hyps| hyps.iter().map(|h| h.tokens.clone()).collect())
+        .collect()
+}
+
+fn assert_same(a: &[Vec<Hypothesis>], b: &[Vec<Hypothesis>], what: &str) {
+    assert_eq!(tokens(a), tokens(b), "{what}: tokens differ");
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!(
+            (x.score - y.score).abs() < 1e-4 && (x.log_prob - y.log_prob).abs() < 1e-4,
+            "{what}: scores differ: {x:?} vs {y:?}"
+        );
+    }
+}
+
+#[test]
+fn cached_generation_equals_recomputing_the_prefix_for_every_strategy() {
+    let m = model(40, 1);
+    for strategy in [
+        DecodeStrategy::Greedy,
+        beam(4, 1.0, 2),
+        sample(0, 0.9, 5, 2),
+    ] {
+        let config = GenerationConfig::greedy(12).with_strategy(strategy.clone());
+        let cached = run(&m, &sources(), &config);
+        let recomputed = run(&Recompute(&m), &sources(), &config);
+        assert_same(&cached, &recomputed, &format!("{strategy:?}"));
+    }
+}
+
+#[test]
+fn beam_width_one_equals_greedy() {
+    let m = model(40, 2);
+    let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
+    let config = GenerationConfig::greedy(15).with_strategy(beam(1, 1.0, 1));
+    let beam1 = run(&m, &sources(), &config);
+    assert_same(&greedy, &beam1, "beam 1 vs greedy");
+    // greedy's score is log_prob / length, length counting </s> when it ended
+    for h in greedy.iter().flatten() {
+        let length = h.tokens.len() + usize::from(h.finished);
+        assert!((h.score - h.log_prob / length as f64).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn sampling_with_top_k_one_equals_greedy() {
+    let m = model(40, 3);
+    let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
+    for seed in [0, 7] {
+        let config = GenerationConfig::greedy(15).with_strategy(sample(1, 1.0, seed, 1));
+        assert_same(
+            &greedy,
+            &run(&m, &sources(), &config),
+            "top_k = 1 vs greedy",
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_samples_whatever_the_batching() {
+    let m = model(40, 4);
+    let config = |seed, batch_size| GenerationConfig {
+        batch_size,
+        ..GenerationConfig::greedy(15).with_strategy(sample(0, 1.0, seed, 3))
+    };
+    let a = run(&m, &sources(), &config(42, 6));
+    assert_same(&a, &run(&m, &sources(), &config(42, 6)), "same seed");
+    assert_same(
+        &a,
+        &run(&m, &sources(), &config(42, 2)),
+        "same seed, batch 2",
+    );
+    assert_ne!(tokens(&a), tokens(&run(&m, &sources(), &config(43, 6))));
+    // The three samples of a source are different draws.
+    assert!(a.iter().any(|hyps| hyps[0].tokens != hyps[1].tokens));
+}
+
+#[test]
+fn batched_generation_equals_generating_each_source_alone() {
+    // (Sampling draws from a stream keyed by the source's index in the request, so a source
+    // sampled alone is index 0; batch-size independence of samples is tested above.)
+    let m = model(40, 5);
+    for strategy in [DecodeStrategy::Greedy, beam(4, 0.6, 3)] {
+        let batched = GenerationConfig {
+            batch_size: 6,
+            ..GenerationConfig::greedy(12).with_strategy(strategy.clone())
+        };
+        let together = run(&m, &sources(), &batched);
+        let alone: Vec<Vec<Hypothesis>> = sources()
+            .iter()
+            .map(|s| run(&m, std::slice::from_ref(s), &batched).remove(0))
+            .collect();
+        assert_same(&together, &alone, &format!("{strategy:?} batched vs alone"));
+    }
+}
+
+/// Every emittable sequence of at most `max_len` tokens: the ones ended by `</s>` and the ones
+/// cut at `max_len`, with their total log-probability from full (uncached) decoding.
+fn enumerate(
+    m: &Model,
+    source: &[u32],
+    vocab: usize,
+    max_len: usize,
+) -> Vec<(Vec<u32>, f64, bool)> {
+    let dev = device();
+    let src = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(
+            source.iter().map(|&t| t as i64).collect(),
+            [1, source.len()],
+        ),
+        &dev,
+    );
+    let memory = m.encode_memory(src.clone(), src.equal_elem(-1));
+    // log p(next | prefix) for a prefix (without <s>)
+    let next = |prefix: &[u32]| -> Vec<f64> {
+        let ids: Vec<i64> = std::iter::once(special::BOS)
+            .chain(prefix.iter().copied())
+            .map(i64::from)
+            .collect();
+        let n = ids.len();
+        let logits = m.decode_prefix(
+            Tensor::from_data(TensorData::new(ids, [1, n]), &dev),
+            &memory,
+        );
+        let last = logits.slice([0..1, n - 1..n, 0..vocab]).reshape([1, vocab]);
+        log_softmax(last, 1)
+            .into_data()
+            .convert::<f64>()
+            .into_vec()
+            .unwrap()
+    };
+    let emittable: Vec<u32> = (0..vocab as u32)
+        .filter(|&t| t != special::PAD && t != special::BOS)
+        .collect();
+    let mut out = Vec::new();
+    let mut frontier = vec![(Vec::<u32>::new(), 0.0f64)];
+    for depth in 0..max_len {
+        let mut grown = Vec::new();
+        for (prefix, lp) in frontier {
+            let probs = next(&prefix);
+            for &t in &emittable {
+                let total = lp + probs[t as usize];
+                if t == special::EOS {
+                    out.push((prefix.clone(), total, true));
+                } else if depth + 1 == max_len {
+                    let mut seq = prefix.clone();
+                    seq.push(t);
+                    out.push((seq, total, false));
+                } else {
+                    let mut seq = prefix.clone();
+                    seq.push(t);
+                    grown.push((seq, total));
+                }
+            }
+        }
+        frontier = grown;
+    }
+    out
+}
+
+#[test]
+fn beam_as_wide_as_the_search_space_finds_the_exhaustive_optimum() {
+    // Vocabulary of 6 (<pad> <s> </s> <unk> and two words): 4 emittable tokens, outputs of at
+    // most 4 tokens: 1 + 3 + 9 + 27 sequences ended by </s> and 81 cut ones, 121 in all.
+    let (vocab, max_len) = (6, 4);
+    let m = model(vocab, 6);
+    for source in [vec![5u32, 6, 7, 2], vec![9, 2]] {
+        let all = enumerate(&m, &source, vocab, max_len);
+        assert_eq!(all.len(), 121);
+        for length_penalty in [1.0, 0.0, 2.5] {
+            let mut ranked: Vec<(Vec<u32>, f64)> = all
+                .iter()
+                .map(|(seq, lp, ended)| {
+                    let length = seq.len() + usize::from(*ended);
+                    (seq.clone(), lp / (length as f64).powf(length_penalty))
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let config =
+                GenerationConfig::greedy(max_len).with_strategy(beam(all.len(), length_penalty, 5));
+            let got = run(&m, std::slice::from_ref(&source), &config).remove(0);
+            assert_eq!(got.len(), 5);
+            for (rank, (h, (seq, score))) in got.iter().zip(&ranked).enumerate() {
+                assert_eq!(&h.tokens, seq, "α = {length_penalty}, rank {rank}");
+                assert!(
+                    (h.score - score).abs() < 1e-5,
+                    "α = {length_penalty}, rank {rank}: beam {} vs exhaustive {score}",
+                    h.score
+                );
+            }
+        }
+    }
+}
+
+fn ngrams(h: &Hypothesis, n: usize) -> Vec<Vec<u32>> {
+    let seq: Vec<u32> = std::iter::once(special::BOS)
+        .chain(h.tokens.iter().copied())
+        .collect();
+    seq.windows(n).map(<[u32]>::to_vec).collect()
+}
+
+fn has_repeat(h: &Hypothesis, n: usize) -> bool {
+    let grams = ngrams(h, n);
+    let mut unique = grams.clone();
+    unique.sort();
+    unique.dedup();
+    unique.len() < grams.len()
+}
+
+#[test]
+fn no_repeat_ngram_size_never_emits_a_repeated_ngram() {
+    // A random model with a small vocabulary loops, so repeats occur without the constraint.
+    let m = model(12, 8);
+    for strategy in [
+        DecodeStrategy::Greedy,
+        beam(3, 1.0, 3),
+        sample(0, 1.0, 1, 3),
+    ] {
+        for n in [1, 2, 3] {
+            let base = GenerationConfig::greedy(30).with_strategy(strategy.clone());
+            let free = run(&m, &sources(), &base);
+            assert!(
+                free.iter().flatten().any(|h| has_repeat(h, n)),
+                "{strategy:?}, n = {n}: the unconstrained outputs never repeat, so this test \
+                 would prove nothing"
+            );
+            let config = GenerationConfig {
+                no_repeat_ngram_size: n,
+                ..base
+            };
+            for h in run(&m, &sources(), &config).iter().flatten() {
+                assert!(!has_repeat(h, n), "{strategy:?}, n = {n}: {:?}", h.tokens);
+            }
+        }
+    }
+}
+
+/// The model with `bias` added to the `</s>` logit, so that outputs end early.
+struct EosBiased<'a>(&'a Model, f32);
+
+impl Seq2Seq<B> for EosBiased<'_> {
+    type Memory = EncoderMemory<B>;
+    type Cache = KvCache<B>;
+    fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
+        Seq2Seq::encode(self.0, s, m)
+    }
+    fn select_memory(&self, m: &EncoderMemory<B>, rows: Tensor<B, 1, Int>) -> EncoderMemory<B> {
+        m.select(rows)
+    }
+    fn init_cache(&self, m: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
+        Seq2Seq::init_cache(self.0, m, capacity)
+    }
+    fn decode_step(
+        &self,
+        tokens: Tensor<B, 1, Int>,
+        memory: &EncoderMemory<B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 2> {
+        let logits = Seq2Seq::decode_step(self.0, tokens, memory, cache);
+        let [rows, vocab] = logits.dims();
+        let mut bias = vec![0f32; vocab];
+        bias[special::EOS as usize] = self.1;
+        let bias = Tensor::<B, 1>::from_data(TensorData::new(bias, [vocab]), &device());
+        logits + bias.reshape([1, vocab]).expand([rows, vocab])
+    }
+    fn reorder_cache(&self, cache: &mut KvCache<B>, rows: Tensor<B, 1, Int>) {
+        cache.reorder(rows);
+    }
+    fn max_target_positions(&self) -> usize {
+        Seq2Seq::max_target_positions(self.0)
+    }
+}
+
+#[test]
+fn min_new_tokens_suppresses_the_end_of_sequence() {
+    let m = model(40, 9);
+    let biased = EosBiased(&m, 4.0);
+    for strategy in [
+        DecodeStrategy::Greedy,
+        beam(3, 1.0, 3),
+        sample(0, 1.0, 2, 2),
+    ] {
+        let base = GenerationConfig::greedy(20).with_strategy(strategy.clone());
+        let free = run(&biased, &sources(), &base);
+        assert!(
+            free.iter()
+                .flatten()
+                .any(|h| h.finished && h.tokens.len() < 5),
+            "{strategy:?}: nothing ends early without the constraint"
+        );
+        let config = GenerationConfig {
+            min_new_tokens: 5,
+            ..base
+        };
+        for h in run(&biased, &sources(), &config).iter().flatten() {
+            assert!(h.tokens.len() >= 5, "{strategy:?}: {:?}", h.tokens);
+        }
+    }
+}
+
+#[test]
+fn beam_returns_n_best_sorted_and_distinct() {
+    let m = model(40, 10);
+    let config = GenerationConfig::greedy(10).with_strategy(beam(5, 1.0, 5));
+    for hyps in run(&m, &sources(), &config) {
+        assert_eq!(hyps.len(), 5);
+        assert!(hyps.windows(2).all(|w| w[0].score >= w[1].score));
+        let mut seqs: Vec<&Vec<u32>> = hyps.iter().map(|h| &h.tokens).collect();
+        seqs.sort();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 5, "n-best hypotheses are distinct");
+        for h in &hyps {
+            assert!(!h.tokens.contains(&special::PAD) && !h.tokens.contains(&special::BOS));
+        }
+    }
+}
+
+#[test]
+fn too_long_requests_are_refused() {
+    let m = model(40, 11);
+    let err = generate(&m, &sources(), &GenerationConfig::greedy(41), &device()).unwrap_err();
+    assert_eq!(
+        err,
+        GenerateError::TooLong {
+            requested: 41,
+            available: 40
+        }
+    );
+}
