@@ -1,0 +1,83 @@
+//! Metric names as they appear on the command line (`--metrics bleu,chrf`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::EvalError;
+
+/// A corpus metric this crate computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Corpus BLEU, see [`crate::bleu`].
+    Bleu,
+    /// Corpus chrF2, see [`crate::chrf`].
+    Chrf,
+}
+
+impl Metric {
+    /// Every metric, in the order they are usually reported.
+    pub const ALL: [Metric; 2] = [Metric::Bleu, Metric::Chrf];
+
+    /// Names accepted by [`Metric::from_str`] (matched case-insensitively).
+    pub const NAMES: &'static [&'static str] = &["bleu", "chrf"];
+
+    /// The lower-case name, as accepted by [`Metric::from_str`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Bleu => "bleu",
+            Metric::Chrf => "chrf",
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = EvalError;
+
+    /// Parses `bleu` or `chrf`, ignoring case and surrounding spaces (so that
+    /// `"bleu, chrf".split(',')` works).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        Metric::ALL
+            .into_iter()
+            .find(|metric| metric.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| EvalError::UnknownMetric {
+                name: s.to_string(),
+                valid: Metric::NAMES,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_case_insensitively() {
+        assert_eq!("bleu".parse::<Metric>().unwrap(), Metric::Bleu);
+        assert_eq!("BLEU".parse::<Metric>().unwrap(), Metric::Bleu);
+        assert_eq!("ChrF".parse::<Metric>().unwrap(), Metric::Chrf);
+        assert_eq!(" chrf ".parse::<Metric>().unwrap(), Metric::Chrf);
+        let parsed: Vec<Metric> = "bleu,chrf".split(',').map(|s| s.parse().unwrap()).collect();
+        assert_eq!(parsed, Metric::ALL);
+        for metric in Metric::ALL {
+            assert_eq!(metric.to_string().parse::<Metric>().unwrap(), metric);
+        }
+    }
+
+    #[test]
+    fn unknown_name_is_one_sentence_listing_valid_names() {
+        let err = "ter".parse::<Metric>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown metric \"ter\"; valid metrics are: bleu, chrf"
+        );
+        assert!("".parse::<Metric>().is_err());
+        assert!("chrf++".parse::<Metric>().is_err());
+    }
+}
