@@ -3,6 +3,9 @@
 #![allow(clippy::print_stdout)]
 
 mod backend;
+mod bench;
+mod eval;
+mod generation_args;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::backend::{dispatch, BackendKind, BackendTask};
+use crate::generation_args::GenerationArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,7 +49,8 @@ enum Command {
         #[arg(long)]
         no_tui: bool,
     },
-    /// Translate one sentence per line (stdin or --input) with a trained run.
+    /// Translate one sentence per line (stdin or --input) with a trained run: greedy, beam
+    /// search or sampling over a KV cache; defaults from the run's [generation] section.
     Generate {
         /// Run directory written by `s2s train`.
         #[arg(long)]
@@ -53,20 +58,88 @@ enum Command {
         /// Read sentences from this file instead of stdin.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Longest output in tokens. Default: the run's data.max_target_len.
-        #[arg(long)]
-        max_new_tokens: Option<usize>,
-        /// Sentences decoded together.
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
+        /// `text`: the translations, one line per hypothesis (one per input unless
+        /// --num-return-sequences > 1); `jsonl`: one JSON object per input line with text,
+        /// tokens, ids and score of every hypothesis.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
         /// Backend to decode on. Default: the run's training.backend.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
+        #[command(flatten)]
+        generation: GenerationArgs,
+    },
+    /// Score translations with corpus BLEU and chrF (sacrebleu 2.6.0 defaults): files given
+    /// with --hyp/--ref, or a run's translations of a data split with --run.
+    Eval {
+        /// Hypotheses, one per line.
+        #[arg(long, requires = "reference", conflicts_with = "run")]
+        hyp: Option<PathBuf>,
+        /// References, one per line, as many as hypotheses.
+        #[arg(long = "ref", requires = "hyp")]
+        reference: Option<PathBuf>,
+        /// Run directory: translate --split with the run's generation settings, then score.
+        #[arg(long, required_unless_present = "hyp")]
+        run: Option<PathBuf>,
+        /// Data split of the run's corpus to translate (with --run).
+        #[arg(long, value_enum, default_value_t = SplitArg::Test, requires = "run")]
+        split: SplitArg,
+        /// Translate only the first N pairs of the split (with --run).
+        #[arg(long, requires = "run")]
+        max_pairs: Option<usize>,
+        /// Write the translations here, one per line (with --run).
+        #[arg(long, requires = "run")]
+        output: Option<PathBuf>,
+        /// Comma-separated metrics: bleu, chrf.
+        #[arg(long, value_delimiter = ',', default_value = "bleu,chrf")]
+        metrics: Vec<String>,
+        /// Backend to decode on (with --run). Default: the run's training.backend.
+        #[arg(long, value_enum, requires = "run")]
+        backend: Option<BackendKind>,
+        #[command(flatten)]
+        generation: GenerationArgs,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
     },
     /// Datasets.
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Decoding speed of a trained run: greedy tokens/s with the KV cache against recomputing
+    /// the whole prefix at several output lengths, then beam search at several widths.
+    Decode {
+        /// Run directory written by `s2s train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Output lengths in tokens (forced: </s> is suppressed until then).
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+        lengths: Vec<usize>,
+        /// Beam widths for the beam table.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+        beams: Vec<usize>,
+        /// Output length of the beam table.
+        #[arg(long, default_value_t = 64)]
+        beam_length: usize,
+        /// Sentences decoded together (from the run's validation split).
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// Timed repetitions per cell; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Skip recomputation at lengths above this (it grows quadratically).
+        #[arg(long, default_value_t = 256)]
+        max_recompute_length: usize,
+        /// Backend to run on. Default: the run's training.backend.
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
     },
 }
 
@@ -103,6 +176,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Output of `s2s generate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Jsonl,
+}
+
+/// A data split named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SplitArg {
+    Train,
+    Valid,
+    Test,
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train {
@@ -114,12 +202,66 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate {
             run,
             input,
-            max_new_tokens,
-            batch_size,
+            format,
             backend,
+            generation,
         } => {
             init_logging(None, true)?;
-            generate(&run, input.as_deref(), max_new_tokens, batch_size, backend)
+            generate(&run, input.as_deref(), format, backend, &generation)
+        }
+        Command::Eval {
+            hyp,
+            reference,
+            run,
+            split,
+            max_pairs,
+            output,
+            metrics,
+            backend,
+            generation,
+        } => {
+            init_logging(None, true)?;
+            let metrics = parse_metrics(&metrics)?;
+            match (hyp, reference, run) {
+                (Some(hyp), Some(reference), _) => eval::files(&hyp, &reference, &metrics),
+                (_, _, Some(run)) => eval::run(
+                    &run,
+                    split,
+                    max_pairs,
+                    output.as_deref(),
+                    &metrics,
+                    backend,
+                    &generation,
+                ),
+                _ => bail!("give --hyp and --ref, or --run"),
+            }
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Decode {
+                    run,
+                    lengths,
+                    beams,
+                    beam_length,
+                    batch_size,
+                    repeats,
+                    max_recompute_length,
+                    backend,
+                },
+        } => {
+            init_logging(None, true)?;
+            bench::decode(
+                &run,
+                bench::DecodeBench {
+                    lengths,
+                    beams,
+                    beam_length,
+                    batch_size,
+                    repeats,
+                    max_recompute_length,
+                },
+                backend,
+            )
         }
         Command::Data {
             command: DataCommand::Prepare { name, data_dir },
@@ -259,6 +401,12 @@ fn print_report(r: &TrainReport) {
         "validation ({} pairs): loss {:.4} | nll {:.4} | perplexity {:.2} | token accuracy {:.2} %",
         r.valid_pairs, r.valid_loss, r.valid_nll, r.valid_perplexity, r.valid_accuracy
     );
+    if let (Some(bleu), Some(chrf)) = (r.valid_bleu, r.valid_chrf) {
+        println!(
+            "validation BLEU {bleu:.2} | chrF2 {chrf:.2} ({} pairs, {})",
+            r.bleu_pairs, r.decoding
+        );
+    }
     for s in &r.samples {
         println!(
             "\n  source:    {}\n  reference: {}\n  model:     {}",
@@ -267,50 +415,52 @@ fn print_report(r: &TrainReport) {
     }
 }
 
-struct GenerateTask<'a> {
-    run_dir: &'a Path,
-    config: &'a ExperimentConfig,
-    sentences: Vec<String>,
-    max_new_tokens: usize,
-    batch_size: usize,
-}
-
-impl BackendTask for GenerateTask<'_> {
-    type Output = Vec<String>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Vec<String>> {
-        let (tokenizers, model) =
-            s2s_train::load_model::<B::InnerBackend>(self.run_dir, &self.config.model, &device)?;
-        Ok(s2s_train::translate(
-            &model,
-            &tokenizers,
-            &self.sentences,
-            self.config.data.max_source_len,
-            self.max_new_tokens,
-            self.batch_size,
-            &device,
-        )?)
+fn parse_metrics(names: &[String]) -> anyhow::Result<Vec<s2s_eval::Metric>> {
+    let mut metrics = Vec::new();
+    for name in names {
+        let metric: s2s_eval::Metric = name.parse()?;
+        if !metrics.contains(&metric) {
+            metrics.push(metric);
+        }
     }
+    Ok(metrics)
 }
 
-fn generate(
-    run_dir: &Path,
-    input: Option<&Path>,
-    max_new_tokens: Option<usize>,
-    batch_size: usize,
-    backend: Option<BackendKind>,
-) -> anyhow::Result<()> {
+/// The run's resolved config, or one sentence saying why the directory is not a run.
+fn read_run(run_dir: &Path) -> anyhow::Result<ExperimentConfig> {
     if !run_dir.is_dir() {
         bail!(
             "{} is not a run directory (train one with `s2s train <config>`)",
             run_dir.display()
         );
     }
-    let config = read_config(&run_dir.join("config.toml"))?;
-    let kind = match backend {
+    read_config(&run_dir.join("config.toml"))
+}
+
+/// The backend a command runs on: the flag, else the run's training.backend.
+fn run_backend(
+    flag: Option<BackendKind>,
+    config: &ExperimentConfig,
+) -> anyhow::Result<BackendKind> {
+    let kind = match flag {
         Some(kind) => kind,
         None => BackendKind::parse(&config.training.backend)?,
     };
-    let sentences: Vec<String> = match input {
+    backend::ensure_compiled(kind)?;
+    Ok(kind)
+}
+
+/// The run's `[generation]` section with the command-line flags applied, resolved.
+fn generation_config(
+    config: &ExperimentConfig,
+    args: &GenerationArgs,
+) -> anyhow::Result<s2s_generate::GenerationConfig> {
+    let settings = args.apply(config.generation.clone());
+    Ok(s2s_train::resolve_generation(&settings, config)?)
+}
+
+fn read_lines(input: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    Ok(match input {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?
             .lines()
@@ -321,19 +471,79 @@ fn generate(
             .lines()
             .collect::<Result<_, _>>()
             .context("cannot read standard input")?,
-    };
-    let max_new_tokens = max_new_tokens.unwrap_or(config.data.max_target_len);
+    })
+}
+
+struct GenerateTask<'a> {
+    run_dir: &'a Path,
+    config: &'a ExperimentConfig,
+    sentences: &'a [String],
+    generation: s2s_generate::GenerationConfig,
+}
+
+impl BackendTask for GenerateTask<'_> {
+    type Output = Vec<Vec<s2s_train::Translation>>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output> {
+        let (tokenizers, model) =
+            s2s_train::load_model::<B::InnerBackend>(self.run_dir, &self.config.model, &device)?;
+        Ok(s2s_train::translate(
+            &model,
+            &tokenizers,
+            self.sentences,
+            self.config.data.max_source_len,
+            &self.generation,
+            &device,
+        )?)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    line: usize,
+    source: &'a str,
+    hypotheses: &'a [s2s_train::Translation],
+}
+
+fn generate(
+    run_dir: &Path,
+    input: Option<&Path>,
+    format: OutputFormat,
+    backend: Option<BackendKind>,
+    args: &GenerationArgs,
+) -> anyhow::Result<()> {
+    let config = read_run(run_dir)?;
+    let generation = generation_config(&config, args)?;
+    let kind = run_backend(backend, &config)?;
+    let sentences = read_lines(input)?;
     let task = GenerateTask {
         run_dir,
         config: &config,
-        sentences,
-        max_new_tokens,
-        batch_size,
+        sentences: &sentences,
+        generation: generation.clone(),
     };
     let outputs = dispatch(kind, task)?;
-    let mut stdout = std::io::stdout().lock();
-    for line in outputs {
-        writeln!(stdout, "{line}").context("cannot write to standard output")?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let per_input = generation.num_return_sequences();
+    for (line, (source, hyps)) in sentences.iter().zip(&outputs).enumerate() {
+        match format {
+            OutputFormat::Text => {
+                // A blank input line gives as many blank lines as hypotheses per input.
+                for i in 0..per_input {
+                    let text = hyps.get(i).map(|h| h.text.as_str()).unwrap_or_default();
+                    writeln!(stdout, "{text}").context("cannot write to standard output")?;
+                }
+            }
+            OutputFormat::Jsonl => {
+                let record = JsonLine {
+                    line: line + 1,
+                    source,
+                    hypotheses: hyps,
+                };
+                let json = serde_json::to_string(&record)?;
+                writeln!(stdout, "{json}").context("cannot write to standard output")?;
+            }
+        }
     }
+    stdout.flush().context("cannot write to standard output")?;
     Ok(())
 }

@@ -261,6 +261,256 @@ fn a_tiny_model_overfits_eight_pairs_and_generate_reproduces_them() {
     let outputs = text(&out.stdout);
     let outputs: Vec<&str> = outputs.lines().collect();
     assert_eq!(outputs, targets);
+
+    // Validation BLEU was decoded every epoch (the plain renderer logs it) and the final
+    // model's is in the report: the validation pairs are the training pairs here.
+    let log = std::fs::read_to_string(run.join("experiment.log")).unwrap();
+    assert!(log.contains("BLEU epoch"), "{log}");
+    assert_eq!(report["bleu_pairs"].as_u64(), Some(8));
+    assert!(report["valid_bleu"].as_f64().unwrap() > 99.99, "{report}");
+
+    let run_arg = run.to_str().unwrap();
+    let input = sources.join("\n") + "\n";
+    let generate = |extra: &[&str]| {
+        let mut args = vec!["generate", "--run", run_arg];
+        args.extend_from_slice(extra);
+        let out = s2s(&args, Some(&input), dir.path());
+        assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Every strategy reproduces what the model memorised.
+    for flags in [
+        &["--num-beams", "4"][..],
+        &[
+            "--num-beams",
+            "3",
+            "--length-penalty",
+            "0.6",
+            "--early-stopping",
+        ],
+        &["--do-sample", "--top-k", "1", "--seed", "9"],
+        &["--do-sample", "--temperature", "0.05", "--top-p", "0.9"],
+        &["--min-new-tokens", "2", "--batch-size", "3"],
+    ] {
+        let out = generate(flags);
+        assert_eq!(out.lines().collect::<Vec<_>>(), targets, "{flags:?}");
+    }
+    // n-best as JSON lines: one object per input, hypotheses sorted by score, best = target.
+    let jsonl = generate(&[
+        "--num-beams",
+        "4",
+        "--num-return-sequences",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    let records: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 8);
+    for (i, (record, target)) in records.iter().zip(&targets).enumerate() {
+        assert_eq!(record["line"].as_u64(), Some(i as u64 + 1));
+        assert_eq!(record["source"].as_str(), Some(sources[i]));
+        let hyps = record["hypotheses"].as_array().unwrap();
+        assert_eq!(hyps.len(), 3);
+        assert_eq!(hyps[0]["text"].as_str(), Some(*target));
+        let scores: Vec<f64> = hyps.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        assert!(scores[0] <= 0.0 && scores[0] > -1.0, "{scores:?}");
+        for h in hyps {
+            assert_eq!(
+                h["tokens"].as_array().unwrap().len(),
+                h["ids"].as_array().unwrap().len()
+            );
+        }
+    }
+    // Sampling: the same seed gives the same lines, and text mode prints one line per sample.
+    let sampled = &[
+        "--do-sample",
+        "--temperature",
+        "3.0",
+        "--seed",
+        "4",
+        "--num-return-sequences",
+        "2",
+    ][..];
+    let a = generate(sampled);
+    assert_eq!(a, generate(sampled));
+    assert_eq!(a.lines().count(), 16);
+    assert_ne!(
+        a,
+        generate(&[
+            "--do-sample",
+            "--temperature",
+            "3.0",
+            "--seed",
+            "5",
+            "--num-return-sequences",
+            "2"
+        ])
+    );
+    // no_repeat_ngram_size: no bigram of <s> + ids repeats.
+    let jsonl = generate(&[
+        "--do-sample",
+        "--temperature",
+        "3.0",
+        "--no-repeat-ngram-size",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    for line in jsonl.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u64> = std::iter::once(1)
+            .chain(
+                record["hypotheses"][0]["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap()),
+            )
+            .collect();
+        let mut bigrams: Vec<&[u64]> = ids.windows(2).collect();
+        let n = bigrams.len();
+        bigrams.sort();
+        bigrams.dedup();
+        assert_eq!(bigrams.len(), n, "repeated bigram in {ids:?}");
+    }
+    // Bad flag combinations are one sentence and exit 1.
+    for (flags, expected) in [
+        (
+            &["--do-sample", "--top-p", "1.5"][..],
+            "top_p must be in (0, 1], got 1.5",
+        ),
+        (
+            &["--num-beams", "2", "--num-return-sequences", "3"],
+            "num_return_sequences (3) must be between 1 and num_beams (2)",
+        ),
+        (&["--temperature", "0.5"], "only apply with do_sample"),
+        (&["--max-new-tokens", "500"], "exceeds model.max_positions"),
+    ] {
+        let mut args = vec!["generate", "--run", run_arg];
+        args.extend_from_slice(flags);
+        let out = s2s(&args, Some(&input), dir.path());
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(expected) && stderr.lines().count() == 1,
+            "{flags:?}: {stderr}"
+        );
+    }
+
+    // `s2s eval --run` decodes the split with the run's settings and scores it.
+    let hyp_file = dir.path().join("valid.hyp");
+    let out = s2s(
+        &[
+            "eval",
+            "--run",
+            run_arg,
+            "--split",
+            "valid",
+            "--output",
+            hyp_file.to_str().unwrap(),
+        ],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.starts_with(
+            "BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = 100.00 "
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed
+            .contains("chrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0 = 100.00"),
+        "{printed}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hyp_file)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        targets
+    );
+}
+
+#[test]
+fn eval_scores_files_like_sacrebleu() {
+    // Numbers printed by sacrebleu 2.6.0 for these files (crates/s2s-eval/tests/fixtures).
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/s2s-eval/tests/fixtures");
+    let hyp = fixtures.join("bible-mild.hyp.fr");
+    let reference = fixtures.join("bible.ref.fr");
+    let out = s2s(
+        &[
+            "eval",
+            "--hyp",
+            hyp.to_str().unwrap(),
+            "--ref",
+            reference.to_str().unwrap(),
+        ],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = 86.11 98.2/90.0/85.1/80.6 (BP = 0.976 ratio = 0.976 hyp_len = 857 ref_len = 878)\n\
+         chrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0 = 91.40\n"
+    );
+    let out = s2s(
+        &[
+            "eval",
+            "--hyp",
+            hyp.to_str().unwrap(),
+            "--ref",
+            reference.to_str().unwrap(),
+            "--metrics",
+            "chrf",
+        ],
+        None,
+        dir.path(),
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    // A line-count mismatch and an unknown metric are one sentence each.
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "une ligne\n").unwrap();
+    for (args, expected) in [
+        (
+            vec![
+                "--hyp",
+                short.to_str().unwrap(),
+                "--ref",
+                reference.to_str().unwrap(),
+            ],
+            "got 1 hypothesis lines but 60 reference lines",
+        ),
+        (
+            vec![
+                "--hyp",
+                hyp.to_str().unwrap(),
+                "--ref",
+                reference.to_str().unwrap(),
+                "--metrics",
+                "ter",
+            ],
+            "unknown metric",
+        ),
+    ] {
+        let mut full = vec!["eval"];
+        full.extend(args);
+        let out = s2s(&full, None, dir.path());
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(expected) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub struct LengthStats {
     pub longest_source: usize,
     /// Longest target seen before any cut, specials included.
     pub longest_target: usize,
+    /// Index in the input of each returned pair (to find its raw text, e.g. a BLEU reference).
+    pub kept_indices: Vec<usize>,
 }
 
 /// Tokenises every pair once, applying `limits`. Empty sides are dropped; the affected counts
@@ -89,7 +91,7 @@ pub fn tokenize_pairs(
         ..LengthStats::default()
     };
     let mut out = Vec::with_capacity(pairs.len());
-    for pair in pairs {
+    for (index, pair) in pairs.iter().enumerate() {
         let mut source = tokenizers.source.encode(&pair.source)?;
         let mut target = tokenizers.target.encode(&pair.target)?;
         if source.is_empty() || target.is_empty() {
@@ -109,6 +111,7 @@ pub fn tokenize_pairs(
             }
         }
         out.push(TokenizedPair { source, target });
+        stats.kept_indices.push(index);
     }
     stats.kept = out.len();
     tracing::info!(
@@ -215,6 +218,7 @@ mod tests {
                 too_long: 2,
                 longest_source: 4,
                 longest_target: 6,
+                kept_indices: vec![0, 4],
             }
         );
         assert_eq!(kept.len(), 2);

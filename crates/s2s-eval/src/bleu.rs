@@ -173,6 +173,14 @@ impl BleuScore {
     pub fn signature(&self) -> &'static str {
         SIGNATURE
     }
+
+    /// The line `sacrebleu --format text` prints:
+    /// `BLEU|nrefs:1|…|version:2.6.0 = 34.21 65.1/40.2/26.8/17.7 (BP = …)`.
+    pub fn format_with_signature(&self) -> String {
+        let shown = self.to_string();
+        let rest = shown.strip_prefix("BLEU = ").unwrap_or(&shown);
+        format!("BLEU|{} = {rest}", self.signature())
+    }
 }
 
 impl fmt::Display for BleuScore {

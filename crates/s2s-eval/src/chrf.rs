@@ -160,6 +160,11 @@ impl ChrfScore {
     pub fn signature(&self) -> &'static str {
         SIGNATURE
     }
+
+    /// The line `sacrebleu --format text` prints: `chrF2|nrefs:1|…|version:2.6.0 = 52.34`.
+    pub fn format_with_signature(&self) -> String {
+        format!("{}|{} = {:.2}", self.name(), self.signature(), self.score)
+    }
 }
 
 impl fmt::Display for ChrfScore {

@@ -54,11 +54,6 @@ fn assert_close(ours: f64, theirs: f64, what: &str) {
 }
 
 /// sacrebleu's `Score.format(signature=...)`, which is also what its CLI prints.
-fn with_signature(display: &str, name: &str, signature: &str) -> String {
-    let rest = display.strip_prefix(&format!("{name} = ")).unwrap();
-    format!("{name}|{signature} = {rest}")
-}
-
 fn check_bleu(ours: &BleuScore, golden: &Value, what: &str) {
     assert_close(
         ours.score,
@@ -109,7 +104,7 @@ fn check_bleu(ours: &BleuScore, golden: &Value, what: &str) {
         "{what}"
     );
     assert_eq!(
-        with_signature(&ours.to_string(), "BLEU", ours.signature()),
+        ours.format_with_signature(),
         golden["format_with_signature"].as_str().unwrap(),
         "{what}"
     );
@@ -152,7 +147,7 @@ fn check_chrf(ours: &ChrfScore, stats: &ChrfStats, golden: &Value, what: &str) {
         "{what}"
     );
     assert_eq!(
-        with_signature(&ours.to_string(), &ours.name(), ours.signature()),
+        ours.format_with_signature(),
         golden["format_with_signature"].as_str().unwrap(),
         "{what}"
     );
@@ -202,14 +197,14 @@ fn fixture_pairs_match_sacrebleu() {
         check_bleu(&bleu, &pair["bleu"], name);
         // The CLI line of `sacrebleu REF -i HYP -m bleu chrf -w 2`, verbatim.
         assert_eq!(
-            with_signature(&bleu.to_string(), "BLEU", bleu.signature()),
+            bleu.format_with_signature(),
             pair["bleu"]["cli"].as_str().unwrap()
         );
 
         let chrf = corpus_chrf(&hyps, &refs).unwrap();
         check_chrf(&chrf, &chrf_stats(&hyps, &refs), &pair["chrf"], name);
         assert_eq!(
-            with_signature(&chrf.to_string(), "chrF2", chrf.signature()),
+            chrf.format_with_signature(),
             pair["chrf"]["cli"].as_str().unwrap()
         );
     }

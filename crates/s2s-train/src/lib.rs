@@ -8,13 +8,17 @@ pub mod renderer;
 pub mod run;
 pub mod step;
 pub mod translate;
+pub mod validation;
 
-pub use experiment::{DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig};
+pub use experiment::{
+    resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
+};
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
 pub use run::{load_data, load_model, train, PreparedData, Sample, TrainOptions, TrainReport};
 pub use step::Seq2SeqLearner;
-pub use translate::translate;
+pub use translate::{best_texts, source_ids, translate, Translation};
+pub use validation::{BleuDecoder, BleuMetric};
 
 use std::path::PathBuf;
 
@@ -27,6 +31,8 @@ pub enum TrainError {
     Data(#[from] s2s_data::DataError),
     #[error(transparent)]
     Model(#[from] s2s_model::ConfigError),
+    #[error(transparent)]
+    Generate(#[from] s2s_generate::GenerateError),
     #[error(
         "{0} already holds checkpoints; pass --resume to continue that run or remove the directory"
     )]

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::lr_scheduler::noam::NoamLrSchedulerConfig;
 use burn::optim::AdamConfig;
@@ -21,11 +22,12 @@ use burn::train::{Learner, SupervisedTraining};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use s2s_data::{SentencePair, Seq2SeqBatcher, Seq2SeqDataset, TokenizedPair, TokenizerPair};
+use s2s_data::{SentencePair, Seq2SeqBatcher, TokenizedPair, TokenizerPair};
 use s2s_model::{special, ModelConfig, Seq2Seq};
 use serde::Serialize;
 
 use crate::experiment::{DataConfig, ExperimentConfig};
+use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
 use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
 
 /// The recorder of every checkpoint and of `model.mpk`.
@@ -106,6 +108,14 @@ pub struct TrainReport {
     pub valid_perplexity: f64,
     /// Teacher-forced next-token accuracy on validation, in percent.
     pub valid_accuracy: f64,
+    /// Validation pairs translated for BLEU/chrF (`training.bleu_pairs`, at most all).
+    pub bleu_pairs: usize,
+    /// Corpus BLEU of the final model on those pairs, decoded with `[generation]`.
+    pub valid_bleu: Option<f64>,
+    /// chrF2 of the same translations.
+    pub valid_chrf: Option<f64>,
+    /// How they were decoded (e.g. `greedy`, `beam 4`).
+    pub decoding: String,
     pub seconds: f64,
     pub interrupted: bool,
     pub samples: Vec<Sample>,
@@ -175,7 +185,8 @@ pub fn train<B: AutodiffBackend>(
     let limits = config.data.length_limits();
     // tokenize_pairs logs what the limits did to each split (train first, then valid).
     let (mut train_items, _) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
-    let (mut valid_items, _) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
+    let (mut valid_items, valid_stats) =
+        s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
     if let Some(n) = config.data.max_train_pairs {
         train_items = seeded_subset(train_items, n, config.training.seed);
     }
@@ -187,6 +198,30 @@ pub fn train<B: AutodiffBackend>(
     }
     let train_pairs = train_items.len();
     let vocab = tokenizers.vocab_sizes();
+    let generation = config.generation_config()?;
+    // The first `bleu_pairs` validation pairs are also translated, against their raw references.
+    let bleu_rows: Vec<(Vec<u32>, String)> = valid_items
+        .iter()
+        .zip(&valid_stats.kept_indices)
+        .take(config.training.bleu_pairs)
+        .map(|(item, &index)| {
+            let mut source = item.source.clone();
+            source.push(special::EOS);
+            (source, data.valid[index].target.clone())
+        })
+        .collect();
+    let valid_dataset: Vec<ValidItem> = valid_items
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| ValidItem {
+            pair: pair.clone(),
+            reference: bleu_rows.get(i).map(|(_, r)| r.clone()),
+        })
+        .collect();
+    let bleu_decoder = (!bleu_rows.is_empty()).then(|| BleuDecoder {
+        tokenizer: std::sync::Arc::new(tokenizers.target.clone()),
+        config: generation.clone(),
+    });
 
     let t = &config.training;
     B::seed(&device, t.seed);
@@ -222,10 +257,10 @@ pub fn train<B: AutodiffBackend>(
         t.seed,
         device.clone(),
     );
-    let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+    let valid_loader = DataLoaderBuilder::new(ValidBatcher)
         .batch_size(t.batch_size)
         .set_device(device.clone())
-        .build(Seq2SeqDataset::new(valid_items.clone()));
+        .build(InMemDataset::new(valid_dataset));
 
     let recorder = RunRecorder::default();
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
@@ -250,6 +285,9 @@ pub fn train<B: AutodiffBackend>(
         .with_application_logger(None)
         .num_epochs(t.epochs)
         .summary();
+    if bleu_decoder.is_some() {
+        training = training.metric_valid_numeric(BleuMetric::new());
+    }
     if t.grad_accumulation > 1 {
         training = training.grads_accumulation(t.grad_accumulation);
     }
@@ -261,7 +299,14 @@ pub fn train<B: AutodiffBackend>(
         training = training.checkpoint(epoch);
     }
     let interrupter = training.interrupter();
-    let learner = Learner::new(Seq2SeqLearner { model }, optimizer, scheduler);
+    let learner = Learner::new(
+        Seq2SeqLearner {
+            model,
+            bleu: bleu_decoder.clone(),
+        },
+        optimizer,
+        scheduler,
+    );
     let result = training.launch(learner);
     let model: Seq2Seq<B::InnerBackend> = result.model.model;
     model
@@ -282,15 +327,28 @@ pub fn train<B: AutodiffBackend>(
     };
     let picks: Vec<&SentencePair> = held_out.iter().take(t.samples).collect();
     let sources: Vec<String> = picks.iter().map(|p| p.source.clone()).collect();
-    let hypotheses = crate::translate(
+    let translations = crate::translate(
         &model,
         &tokenizers,
         &sources,
         config.data.max_source_len,
-        config.data.max_target_len,
-        t.batch_size,
+        &generation,
         &inner_device,
     )?;
+    let hypotheses = crate::best_texts(&translations);
+    let (valid_bleu, valid_chrf) = if bleu_rows.is_empty() {
+        (None, None)
+    } else {
+        let (bleu, chrf) = score_rows(&model, &tokenizers, &bleu_rows, &generation, &inner_device)?;
+        tracing::info!(
+            "validation BLEU {:.2}, chrF2 {:.2} on {} pairs ({})",
+            bleu.score,
+            chrf.score,
+            bleu_rows.len(),
+            describe(&generation)
+        );
+        (Some(bleu.score), Some(chrf.score))
+    };
     let samples = picks
         .into_iter()
         .zip(hypotheses)
@@ -310,6 +368,10 @@ pub fn train<B: AutodiffBackend>(
         valid_nll,
         valid_perplexity: valid_nll.exp(),
         valid_accuracy,
+        bleu_pairs: bleu_rows.len(),
+        valid_bleu,
+        valid_chrf,
+        decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
         interrupted: interrupter.should_stop(),
         samples,
@@ -318,6 +380,50 @@ pub fn train<B: AutodiffBackend>(
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     s2s_data::write_atomic(&run_dir.join("report.json"), json.as_bytes())?;
     Ok(report)
+}
+
+/// A short name of a decoding strategy for reports (`greedy`, `beam 4 (α 0.6)`, `sampling …`).
+pub fn describe(config: &s2s_generate::GenerationConfig) -> String {
+    use s2s_generate::DecodeStrategy;
+    match &config.strategy {
+        DecodeStrategy::Greedy => "greedy".into(),
+        DecodeStrategy::Beam {
+            num_beams,
+            length_penalty,
+            ..
+        } => format!("beam {num_beams}, length penalty {length_penalty}"),
+        DecodeStrategy::Sample {
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            ..
+        } => format!("sampling t={temperature} top-k {top_k} top-p {top_p} seed {seed}"),
+    }
+}
+
+/// Translates `rows` (model input ids and raw reference) and scores the best translations
+/// with corpus BLEU and chrF.
+pub fn score_rows<B: Backend>(
+    model: &Seq2Seq<B>,
+    tokenizers: &TokenizerPair,
+    rows: &[(Vec<u32>, String)],
+    generation: &s2s_generate::GenerationConfig,
+    device: &B::Device,
+) -> Result<(s2s_eval::BleuScore, s2s_eval::ChrfScore), TrainError> {
+    let sources: Vec<Vec<u32>> = rows.iter().map(|(s, _)| s.clone()).collect();
+    let generated = s2s_generate::generate(model, &sources, generation, device)?;
+    let mut bleu = s2s_eval::BleuStats::default();
+    let mut chrf = s2s_eval::ChrfStats::default();
+    for (hyps, (_, reference)) in generated.into_iter().zip(rows) {
+        let text = match hyps.first() {
+            Some(h) => tokenizers.target.decode(&h.tokens)?,
+            None => String::new(),
+        };
+        bleu.add(&text, reference);
+        chrf.add(&text, reference);
+    }
+    Ok((bleu.score(), chrf.score()))
 }
 
 /// `n` items drawn without replacement with a seeded RNG, kept in corpus order. A corpus sorted
@@ -409,10 +515,16 @@ impl TrainReport {
             self.valid_accuracy,
             self.seconds
         );
+        if let (Some(bleu), Some(chrf)) = (self.valid_bleu, self.valid_chrf) {
+            s.push_str(&format!(
+                "| valid BLEU ({} pairs, {}) | {:.2} |\n| valid chrF2 | {:.2} |\n",
+                self.bleu_pairs, self.decoding, bleu, chrf
+            ));
+        }
         if self.interrupted {
             s.push_str("\nTraining was interrupted; the model is the last one trained.\n");
         }
-        s.push_str("\n## Samples (greedy)\n");
+        s.push_str(&format!("\n## Samples ({})\n", self.decoding));
         for sample in &self.samples {
             s.push_str(&format!(
                 "\n- source: {}\n  - reference: {}\n  - model: {}\n",

@@ -5,11 +5,16 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
 use s2s_model::{Seq2Seq, Seq2SeqBatch};
 
+use crate::validation::{BleuDecoder, ValidBatch, ValidOutput};
+
 /// Wraps the model so that burn-train's step traits can be implemented here (the orphan rule
 /// forbids implementing them on `Seq2Seq` outside s2s-model, which stays free of burn-train).
 #[derive(Module, Debug)]
 pub struct Seq2SeqLearner<B: Backend> {
     pub model: Seq2Seq<B>,
+    /// Decodes the BLEU rows of validation batches; `None` turns validation BLEU off.
+    #[module(skip)]
+    pub bleu: Option<BleuDecoder>,
 }
 
 impl<B: AutodiffBackend> TrainStep for Seq2SeqLearner<B> {
@@ -28,11 +33,21 @@ impl<B: AutodiffBackend> TrainStep for Seq2SeqLearner<B> {
 }
 
 impl<B: Backend> InferenceStep for Seq2SeqLearner<B> {
-    type Input = Seq2SeqBatch<B>;
-    type Output = SequenceOutput<B>;
+    type Input = ValidBatch<B>;
+    type Output = ValidOutput<B>;
 
-    fn step(&self, batch: Seq2SeqBatch<B>) -> SequenceOutput<B> {
-        let out = self.model.forward_loss(batch);
-        SequenceOutput::new(out.loss, out.logits, None, out.labels)
+    fn step(&self, input: ValidBatch<B>) -> ValidOutput<B> {
+        let device = input.batch.source.device();
+        let out = self.model.forward_loss(input.batch);
+        let bleu = match &self.bleu {
+            Some(decoder) if !input.decode.is_empty() => {
+                Some(decoder.score(&self.model, &input.decode, &device))
+            }
+            _ => None,
+        };
+        ValidOutput {
+            sequence: SequenceOutput::new(out.loss, out.logits, None, out.labels),
+            bleu,
+        }
     }
 }

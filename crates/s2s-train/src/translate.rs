@@ -1,47 +1,94 @@
-//! Sentence in, sentence out: tokenize, batch, greedy-decode, detokenize.
+//! Sentences in, sentences out: tokenize, generate with any strategy, detokenize.
 
-use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
-use s2s_data::{Seq2SeqBatcher, TokenizedPair, TokenizerPair};
-use s2s_model::{Seq2Seq, Seq2SeqBatch};
+use s2s_data::{Seq2SeqTokenizer, TokenizerPair};
+use s2s_generate::{GenerationConfig, Hypothesis, Seq2Seq as Decodable};
+use s2s_model::special;
+use serde::Serialize;
 
 use crate::TrainError;
 
-/// Translates `sentences` in batches of `batch_size` with greedy decoding. Sources longer than
-/// `max_source_len` tokens (with `</s>`) are cut, as during training.
-pub fn translate<B: Backend>(
-    model: &Seq2Seq<B>,
+/// One output of [`translate`]: the detokenized text and what the decoder produced.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Translation {
+    pub text: String,
+    /// Subword strings of the generated ids.
+    pub tokens: Vec<String>,
+    /// Generated ids (without `<s>`/`</s>`).
+    pub ids: Vec<u32>,
+    /// Ranking score (`log_prob / length^α`).
+    pub score: f64,
+    /// Sum of token log-probabilities, `</s>` included.
+    pub log_prob: f64,
+}
+
+/// Model input ids of a source sentence: its tokens cut to `max_source_len - 1`, then `</s>`,
+/// exactly as the training batcher builds them.
+pub fn source_ids(
+    tokenizer: &Seq2SeqTokenizer,
+    sentence: &str,
+    max_source_len: usize,
+) -> Result<Vec<u32>, TrainError> {
+    let mut ids = tokenizer.encode(sentence)?;
+    ids.truncate(max_source_len.saturating_sub(1));
+    ids.push(special::EOS);
+    Ok(ids)
+}
+
+/// Turns hypotheses into detokenized translations.
+pub fn detokenize(
+    tokenizer: &Seq2SeqTokenizer,
+    hyps: Vec<Hypothesis>,
+) -> Result<Vec<Translation>, TrainError> {
+    hyps.into_iter()
+        .map(|h| {
+            Ok(Translation {
+                text: tokenizer.decode(&h.tokens)?,
+                tokens: h
+                    .tokens
+                    .iter()
+                    .map(|&id| tokenizer.id_to_token(id).unwrap_or_default())
+                    .collect(),
+                ids: h.tokens,
+                score: h.score,
+                log_prob: h.log_prob,
+            })
+        })
+        .collect()
+}
+
+/// Translates `sentences` with `config` (greedy, beam or sampling). Returns, per input line,
+/// its `num_return_sequences` translations (best first for beam search); a blank line gets no
+/// translation and costs no decoder call. Sources longer than `max_source_len` tokens (with
+/// `</s>`) are cut, as during training.
+pub fn translate<B: Backend, M: Decodable<B>>(
+    model: &M,
     tokenizers: &TokenizerPair,
     sentences: &[String],
     max_source_len: usize,
-    max_new_tokens: usize,
-    batch_size: usize,
+    config: &GenerationConfig,
     device: &B::Device,
-) -> Result<Vec<String>, TrainError> {
-    // Blank lines stay blank (one output line per input line) without a decoder call.
-    let mut out = vec![String::new(); sentences.len()];
-    let work: Vec<(usize, &String)> = sentences
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.trim().is_empty())
-        .collect();
-    for chunk in work.chunks(batch_size.max(1)) {
-        let mut items = Vec::with_capacity(chunk.len());
-        for (_, sentence) in chunk {
-            let mut source = tokenizers.source.encode(sentence)?;
-            source.truncate(max_source_len.saturating_sub(1));
-            items.push(TokenizedPair {
-                source,
-                target: Vec::new(),
-            });
-        }
-        // The training batcher pads and appends `</s>` exactly as during training.
-        let batch: Seq2SeqBatch<B> = Seq2SeqBatcher.batch(items, device);
-        let (source, pad_mask) = (batch.source, batch.source_pad_mask);
-        let decoded = model.greedy_decode(source, pad_mask, max_new_tokens);
-        for ((index, _), ids) in chunk.iter().zip(decoded) {
-            out[*index] = tokenizers.target.decode(&ids)?;
+) -> Result<Vec<Vec<Translation>>, TrainError> {
+    let mut out = vec![Vec::new(); sentences.len()];
+    let mut lines = Vec::new();
+    let mut sources = Vec::new();
+    for (index, sentence) in sentences.iter().enumerate() {
+        if !sentence.trim().is_empty() {
+            lines.push(index);
+            sources.push(source_ids(&tokenizers.source, sentence, max_source_len)?);
         }
     }
+    let generated = s2s_generate::generate(model, &sources, config, device)?;
+    for (index, hyps) in lines.into_iter().zip(generated) {
+        out[index] = detokenize(&tokenizers.target, hyps)?;
+    }
     Ok(out)
+}
+
+/// The best translation's text per line (blank for a blank line).
+pub fn best_texts(translations: &[Vec<Translation>]) -> Vec<String> {
+    translations
+        .iter()
+        .map(|t| t.first().map(|t| t.text.clone()).unwrap_or_default())
+        .collect()
 }

@@ -1,0 +1,129 @@
+//! `s2s eval`: corpus BLEU/chrF of files, or of a run's translations of a data split.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use burn::tensor::backend::AutodiffBackend;
+use s2s_eval::{BleuStats, ChrfStats, Metric};
+use s2s_train::ExperimentConfig;
+
+use crate::backend::{dispatch, BackendKind, BackendTask};
+use crate::generation_args::GenerationArgs;
+use crate::SplitArg;
+
+fn lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    Ok(text.lines().map(str::to_string).collect())
+}
+
+/// Prints one `sacrebleu --format text` line per metric.
+fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> anyhow::Result<()> {
+    if hypotheses.len() != references.len() {
+        return Err(s2s_eval::EvalError::LineCountMismatch {
+            hypotheses: hypotheses.len(),
+            references: references.len(),
+        }
+        .into());
+    }
+    let (mut bleu, mut chrf) = (BleuStats::default(), ChrfStats::default());
+    for (h, r) in hypotheses.iter().zip(references) {
+        bleu.add(h, r);
+        chrf.add(h, r);
+    }
+    let mut stdout = std::io::stdout().lock();
+    for metric in metrics {
+        let line = match metric {
+            Metric::Bleu => bleu.score().format_with_signature(),
+            Metric::Chrf => chrf.score().format_with_signature(),
+        };
+        writeln!(stdout, "{line}").context("cannot write to standard output")?;
+    }
+    Ok(())
+}
+
+/// `s2s eval --hyp FILE --ref FILE`.
+pub fn files(hyp: &Path, reference: &Path, metrics: &[Metric]) -> anyhow::Result<()> {
+    let hypotheses = lines(hyp, "hypothesis")?;
+    let references = lines(reference, "reference")?;
+    report(&hypotheses, &references, metrics)
+}
+
+struct TranslateTask<'a> {
+    run_dir: &'a Path,
+    config: &'a ExperimentConfig,
+    sources: &'a [String],
+    generation: s2s_generate::GenerationConfig,
+}
+
+impl BackendTask for TranslateTask<'_> {
+    type Output = Vec<String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Vec<String>> {
+        let (tokenizers, model) =
+            s2s_train::load_model::<B::InnerBackend>(self.run_dir, &self.config.model, &device)?;
+        let translations = s2s_train::translate(
+            &model,
+            &tokenizers,
+            self.sources,
+            self.config.data.max_source_len,
+            &self.generation,
+            &device,
+        )?;
+        Ok(s2s_train::best_texts(&translations))
+    }
+}
+
+/// `s2s eval --run DIR --split SPLIT`: translate the split with the run's generation settings
+/// (and any flags), then score against its references.
+pub fn run(
+    run_dir: &Path,
+    split: SplitArg,
+    max_pairs: Option<usize>,
+    output: Option<&Path>,
+    metrics: &[Metric],
+    backend: Option<BackendKind>,
+    args: &GenerationArgs,
+) -> anyhow::Result<()> {
+    let config = crate::read_run(run_dir)?;
+    let generation = crate::generation_config(&config, args)?;
+    let kind = crate::run_backend(backend, &config)?;
+    let data = s2s_train::load_data(&config.data, &s2s_data::data_dir())?;
+    let (name, mut pairs) = match split {
+        SplitArg::Train => ("train", data.train),
+        SplitArg::Valid => ("valid", data.valid),
+        SplitArg::Test => ("test", data.test),
+    };
+    if pairs.is_empty() {
+        bail!("the run's data has no {name} split (set data.test, or pass --split valid)");
+    }
+    if let Some(n) = max_pairs {
+        pairs.truncate(n);
+    }
+    let sources: Vec<String> = pairs.iter().map(|p| p.source.clone()).collect();
+    let references: Vec<String> = pairs.iter().map(|p| p.target.clone()).collect();
+    let started = Instant::now();
+    let hypotheses = dispatch(
+        kind,
+        TranslateTask {
+            run_dir,
+            config: &config,
+            sources: &sources,
+            generation: generation.clone(),
+        },
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "translated {} {name} pairs with {} on {kind} in {seconds:.1} s ({:.1} sentences/s)",
+        pairs.len(),
+        s2s_train::run::describe(&generation),
+        pairs.len() as f64 / seconds.max(1e-9)
+    );
+    if let Some(path) = output {
+        let mut text = hypotheses.join("\n");
+        text.push('\n');
+        s2s_data::write_atomic(path, text.as_bytes())?;
+    }
+    report(&hypotheses, &references, metrics)
+}
