@@ -161,7 +161,7 @@ impl<B: Backend> Constraints<B> {
         &self,
         log_probs: Tensor<B, 2>,
         step: usize,
-        histories: &[Vec<u32>],
+        histories: &[&[u32]],
     ) -> Tensor<B, 2> {
         let [rows, vocab_size] = log_probs.dims();
         let fixed = if step < self.min_new_tokens {

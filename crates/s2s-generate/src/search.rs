@@ -99,11 +99,16 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
     let mut histories = vec![vec![special::BOS]; rows];
     let mut log_probs = vec![0f64; rows];
     let mut finished = vec![false; rows];
+    // Rows still decoding, in batch order; finished rows leave the batch (fairseq's pruning),
+    // so a long output does not make its batch-mates pay for every extra step.
+    let mut active: Vec<usize> = (0..rows).collect();
     let mut last = vec![i64::from(special::BOS); rows];
     let mut constraints: Option<Constraints<B>> = None;
+    let mut memory = memory;
 
     for step in 0..config.max_new_tokens {
-        let logits = model.decode_step(int_tensor(last.clone(), device), &memory, &mut cache);
+        let fed: Vec<i64> = active.iter().map(|&r| last[r]).collect();
+        let logits = model.decode_step(int_tensor(fed, device), &memory, &mut cache);
         let [_, vocab_size] = logits.dims();
         let constraints = constraints.get_or_insert_with(|| {
             Constraints::new(
@@ -113,7 +118,8 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
                 device,
             )
         });
-        let scores = constraints.apply(log_softmax(logits, 1), step, &histories);
+        let active_histories: Vec<&[u32]> = active.iter().map(|&r| &histories[r][..]).collect();
+        let scores = constraints.apply(log_softmax(logits, 1), step, &active_histories);
         let picks: Vec<(usize, f32)> = match sampler {
             None => {
                 let (values, indices) = scores.max_dim_with_indices(1);
@@ -125,12 +131,11 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
             }
             Some((temperature, top_k, top_p, _)) => {
                 let data = float_vec(scores);
-                (0..rows)
-                    .map(|r| {
-                        if finished[r] {
-                            return (special::PAD as usize, 0.0);
-                        }
-                        let row = &data[r * vocab_size..(r + 1) * vocab_size];
+                active
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &r)| {
+                        let row = &data[i * vocab_size..(i + 1) * vocab_size];
                         let probs = sampling_distribution(row, temperature, top_k, top_p);
                         let token = draw(&probs, &mut rngs[r]);
                         (token, row[token])
@@ -138,11 +143,7 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
                     .collect()
             }
         };
-        for (r, &(token, log_prob)) in picks.iter().enumerate() {
-            if finished[r] {
-                last[r] = i64::from(special::PAD);
-                continue;
-            }
+        for (&r, &(token, log_prob)) in active.iter().zip(&picks) {
             if log_prob == f32::NEG_INFINITY {
                 // Every token was banned: the sequence cannot go on.
                 finished[r] = true;
@@ -156,8 +157,17 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
             }
             last[r] = token as i64;
         }
-        if finished.iter().all(|&f| f) {
+        let keep: Vec<usize> = (0..active.len())
+            .filter(|&i| !finished[active[i]])
+            .collect();
+        if keep.is_empty() {
             break;
+        }
+        if keep.len() < active.len() && step + 1 < config.max_new_tokens {
+            let kept = int_tensor(keep.iter().map(|&i| i as i64).collect(), device);
+            model.reorder_cache(&mut cache, kept.clone());
+            memory = model.select_memory(&memory, kept);
+            active = keep.into_iter().map(|i| active[i]).collect();
         }
     }
 
@@ -174,6 +184,67 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
         });
     }
     out
+}
+
+/// A beam-search candidate: higher score first, then lower index.
+#[derive(Clone, Copy, Debug)]
+struct Candidate(f64, usize);
+
+impl Candidate {
+    fn better_than(&self, other: &Self) -> bool {
+        match self.0.total_cmp(&other.0) {
+            std::cmp::Ordering::Equal => self.1 < other.1,
+            order => order.is_gt(),
+        }
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq() && self.1 == other.1
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// "Greater" is worse, so a max-heap keeps the worst kept candidate on top.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self == other {
+            std::cmp::Ordering::Equal
+        } else if other.better_than(self) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Less
+        }
+    }
+}
+
+/// The `n` best finite `(score, index)` pairs, best first (ties: lower index first).
+pub(crate) fn top_n(items: impl Iterator<Item = (f64, usize)>, n: usize) -> Vec<(f64, usize)> {
+    let mut heap: std::collections::BinaryHeap<Candidate> =
+        std::collections::BinaryHeap::with_capacity(n + 1);
+    for (score, index) in items {
+        if !score.is_finite() {
+            continue;
+        }
+        let candidate = Candidate(score, index);
+        if heap.len() < n {
+            heap.push(candidate);
+        } else if heap
+            .peek()
+            .is_some_and(|worst| candidate.better_than(worst))
+        {
+            heap.pop();
+            heap.push(candidate);
+        }
+    }
+    let mut best = heap.into_vec();
+    best.sort();
+    best.into_iter().map(|c| (c.0, c.1)).collect()
 }
 
 /// The finished hypotheses of one sentence: at most `capacity`, the best kept (HF's
@@ -269,6 +340,10 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
     let mut done = vec![false; n_sources];
     let mut steps = 0;
     let mut constraints: Option<Constraints<B>> = None;
+    // Sentences still searching, in batch order: sentence `active[p]` owns rows p·k … p·k+k−1.
+    // A finished sentence leaves the batch (its rows, cache and memory are dropped).
+    let mut active: Vec<usize> = (0..n_sources).collect();
+    let mut memory = memory;
 
     for step in 0..config.max_new_tokens {
         let logits = model.decode_step(int_tensor(last.clone(), device), &memory, &mut cache);
@@ -281,60 +356,70 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
                 device,
             )
         });
-        let log_probs = constraints.apply(log_softmax(logits, 1), step, &histories);
-        let running: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
-        let running = Tensor::<B, 1>::from_data(TensorData::new(running, [rows]), device)
-            .reshape([rows, 1])
-            .expand([rows, vocab_size]);
-        // [n_sources, k * vocab]: every continuation of every beam of a sentence
-        let candidates = (log_probs + running).reshape([n_sources, k * vocab_size]);
-        let n_candidates = (2 * k).min(k * vocab_size);
-        let (values, indices) = candidates.topk_with_indices(n_candidates, 1);
-        let (values, indices) = (float_vec(values), int_vec(indices));
+        let row_histories: Vec<&[u32]> = histories.iter().map(|h| &h[..]).collect();
+        let log_probs = constraints.apply(log_softmax(logits, 1), step, &row_histories);
+        // Candidate selection runs on the host: one pass over the live beams' rows with a
+        // bounded heap is O(k·V) per sentence, where a device top-k sorts all k·V scores
+        // (and breaks ties differently on every backend; here the lower index wins).
+        let log_probs = float_vec(log_probs);
+        let n_candidates = 2 * k;
 
-        let mut parents = Vec::with_capacity(rows);
-        let mut next_tokens = Vec::with_capacity(rows);
-        let mut next_scores = Vec::with_capacity(rows);
-        for s in 0..n_sources {
+        let mut parents = Vec::with_capacity(active.len() * k);
+        let mut next_tokens = Vec::with_capacity(active.len() * k);
+        let mut next_scores = Vec::with_capacity(active.len() * k);
+        let mut kept = Vec::with_capacity(active.len());
+        for (p, &s) in active.iter().enumerate() {
+            let live = (0..k).filter(|&b| scores[p * k + b].is_finite());
+            let ranked = top_n(
+                live.flat_map(|b| {
+                    let row = p * k + b;
+                    let base = scores[row];
+                    log_probs[row * vocab_size..(row + 1) * vocab_size]
+                        .iter()
+                        .enumerate()
+                        .map(move |(token, &lp)| (base + f64::from(lp), b * vocab_size + token))
+                }),
+                n_candidates,
+            );
             let first = parents.len();
-            if !done[s] {
-                for rank in 0..n_candidates {
-                    let score = f64::from(values[s * n_candidates + rank]);
-                    if !score.is_finite() {
-                        break; // sorted: only dead continuations remain
+            for (rank, &(score, flat)) in ranked.iter().enumerate() {
+                let (row, token) = (p * k + flat / vocab_size, flat % vocab_size);
+                if token == special::EOS as usize {
+                    // Only an end among the top k candidates can finish a hypothesis.
+                    if rank < k {
+                        let tokens = histories[row][1..].to_vec();
+                        finished[s].add(tokens, score, step + 1, true);
                     }
-                    let flat = indices[s * n_candidates + rank] as usize;
-                    let (row, token) = (s * k + flat / vocab_size, flat % vocab_size);
-                    if token == special::EOS as usize {
-                        // Only an end among the top k candidates can finish a hypothesis.
-                        if rank < k {
-                            let tokens = histories[row][1..].to_vec();
-                            finished[s].add(tokens, score, step + 1, true);
-                        }
-                    } else {
-                        parents.push(row);
-                        next_tokens.push(token as i64);
-                        next_scores.push(score);
-                        if parents.len() - first == k {
-                            break;
-                        }
+                } else {
+                    parents.push(p * k + flat / vocab_size);
+                    next_tokens.push(token as i64);
+                    next_scores.push(score);
+                    if parents.len() - first == k {
+                        break;
                     }
                 }
-                let best = f64::from(values[s * n_candidates]);
-                done[s] = finished[s].is_done(best, step + 1);
             }
-            // Done sentences and missing beams are padded with dead rows.
+            let best = ranked.first().map_or(f64::NEG_INFINITY, |c| c.0);
+            done[s] = finished[s].is_done(best, step + 1);
+            if done[s] {
+                parents.truncate(first);
+                next_tokens.truncate(first);
+                next_scores.truncate(first);
+                continue;
+            }
+            // Fewer than k live continuations: the rest are dead rows.
             while parents.len() - first < k {
-                parents.push(s * k);
+                parents.push(p * k);
                 next_tokens.push(i64::from(special::PAD));
                 next_scores.push(f64::NEG_INFINITY);
             }
+            kept.push(p);
         }
         histories = parents
             .iter()
             .zip(&next_tokens)
-            .map(|(&p, &t)| {
-                let mut h = histories[p].clone();
+            .map(|(&parent, &t)| {
+                let mut h = histories[parent].clone();
                 h.push(t as u32);
                 h
             })
@@ -342,25 +427,34 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
         scores = next_scores;
         last = next_tokens;
         steps = step + 1;
-        if done.iter().all(|&d| d) || steps == config.max_new_tokens {
+        let still: Vec<usize> = kept.iter().map(|&p| active[p]).collect();
+        if still.is_empty() || steps == config.max_new_tokens {
+            active = still;
             break;
         }
+        if kept.len() < active.len() {
+            let rows = kept
+                .iter()
+                .flat_map(|&p| (0..k).map(move |b| (p * k + b) as i64))
+                .collect();
+            memory = model.select_memory(&memory, int_tensor(rows, device));
+        }
+        active = still;
         let parents: Vec<i64> = parents.into_iter().map(|p| p as i64).collect();
         model.reorder_cache(&mut cache, int_tensor(parents, device));
     }
 
+    // Out of steps: running beams compete as they are (HF's `finalize`).
+    for (p, &s) in active.iter().enumerate() {
+        for row in p * k..(p + 1) * k {
+            if scores[row].is_finite() {
+                finished[s].add(histories[row][1..].to_vec(), scores[row], steps, false);
+            }
+        }
+    }
     finished
         .into_iter()
-        .enumerate()
-        .map(|(s, mut hyps)| {
-            if !done[s] {
-                // Out of steps: running beams compete as they are (HF's `finalize`).
-                for row in s * k..(s + 1) * k {
-                    if scores[row].is_finite() {
-                        hyps.add(histories[row][1..].to_vec(), scores[row], steps, false);
-                    }
-                }
-            }
+        .map(|hyps| {
             let mut best = hyps.best(num_return_sequences);
             if best.is_empty() {
                 // Nothing could be generated at all (every token banned).
@@ -374,4 +468,28 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
             best
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_n;
+
+    #[test]
+    fn top_n_keeps_the_best_finite_scores_lower_index_first_on_ties() {
+        let items = [
+            (0.5, 0),
+            (f64::NEG_INFINITY, 1),
+            (2.0, 2),
+            (0.5, 3),
+            (-1.0, 4),
+            (2.0, 5),
+            (f64::NAN, 6),
+        ];
+        assert_eq!(
+            top_n(items.iter().copied(), 4),
+            vec![(2.0, 2), (2.0, 5), (0.5, 0), (0.5, 3)]
+        );
+        assert_eq!(top_n(items.iter().copied(), 9).len(), 5);
+        assert!(top_n(std::iter::empty(), 3).is_empty());
+    }
 }

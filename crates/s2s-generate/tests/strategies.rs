@@ -407,3 +407,49 @@ fn too_long_requests_are_refused() {
         }
     );
 }
+
+#[test]
+fn dropping_finished_rows_from_the_batch_changes_no_output() {
+    // With a biased </s>, outputs end at different steps, so finished rows (greedy, sampling)
+    // and finished sentences (beam) leave the batch mid-way; every output must equal the one
+    // decoded alone (and, for sampling, with any batch size).
+    let m = model(40, 12);
+    let biased = EosBiased(&m, 3.5);
+    for strategy in [
+        DecodeStrategy::Greedy,
+        beam(3, 1.0, 2),
+        sample(0, 1.0, 3, 2),
+    ] {
+        let config = |batch_size| GenerationConfig {
+            batch_size,
+            ..GenerationConfig::greedy(20).with_strategy(strategy.clone())
+        };
+        let together = run(&biased, &sources(), &config(6));
+        let lengths: Vec<usize> = together.iter().flatten().map(|h| h.tokens.len()).collect();
+        let (shortest, longest) = (lengths.iter().min().unwrap(), lengths.iter().max().unwrap());
+        assert!(
+            longest > shortest,
+            "{strategy:?}: all outputs end together ({lengths:?}), nothing is pruned"
+        );
+        let alone: Vec<Vec<Hypothesis>> = sources()
+            .iter()
+            .map(|s| run(&biased, std::slice::from_ref(s), &config(1)).remove(0))
+            .collect();
+        let by_one = run(&biased, &sources(), &config(1));
+        assert_same(
+            &together,
+            &by_one,
+            &format!("{strategy:?} batch 6 vs batch 1"),
+        );
+        if !matches!(strategy, DecodeStrategy::Sample { .. }) {
+            assert_same(&together, &alone, &format!("{strategy:?} batched vs alone"));
+        }
+        let recomputed = run(&Recompute(&m), &sources(), &config(6));
+        let plain = run(&m, &sources(), &config(6));
+        assert_same(
+            &plain,
+            &recomputed,
+            &format!("{strategy:?} cache vs recompute"),
+        );
+    }
+}
