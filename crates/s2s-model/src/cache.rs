@@ -17,6 +17,10 @@ pub struct EncoderMemory<B: Backend> {
     pub key_values: Vec<MemoryKeyValue<B>>,
     /// `[batch_size, src_len]`, `true` at source padding.
     pub pad_mask: Tensor<B, 2, Bool>,
+    /// `[d_model, vocab_size]`: a tied output projection (the target embedding transposed),
+    /// laid out once per batch so that no decoding step copies the embedding matrix; `None`
+    /// for an untied projection, whose weights are already in that layout.
+    pub projection: Option<Tensor<B, 2>>,
 }
 
 impl<B: Backend> EncoderMemory<B> {
@@ -40,6 +44,7 @@ impl<B: Backend> EncoderMemory<B> {
                 })
                 .collect(),
             pad_mask: self.pad_mask.clone().select(0, indices),
+            projection: self.projection.clone(),
         }
     }
 }

@@ -150,6 +150,20 @@ impl<B: Backend> Seq2Seq<B> {
         }
     }
 
+    /// [`Self::project`] with the tied projection `memory` laid out once per batch.
+    fn project_with(&self, h: Tensor<B, 3>, memory: &EncoderMemory<B>) -> Tensor<B, 3> {
+        match &memory.projection {
+            Some(weights) => {
+                let [batch_size, len, d_model] = h.dims();
+                let vocab_size = weights.dims()[1];
+                h.reshape([batch_size * len, d_model])
+                    .matmul(weights.clone())
+                    .reshape([batch_size, len, vocab_size])
+            }
+            None => self.project(h),
+        }
+    }
+
     /// Full forward pass: encode, decode, logits.
     ///
     /// # Shapes
@@ -174,9 +188,16 @@ impl<B: Backend> Seq2Seq<B> {
         pad_mask: Tensor<B, 2, Bool>,
     ) -> EncoderMemory<B> {
         let memory = self.encode(source, pad_mask.clone());
+        let projection = self.output.is_none().then(|| {
+            let weights = self.target_embedding.token_weights();
+            let [vocab_size, d_model] = weights.dims();
+            // The reshape materialises the transposed layout (a no-op view on some backends).
+            weights.transpose().reshape([d_model, vocab_size])
+        });
         EncoderMemory {
             key_values: self.decoder.project_memory(memory),
             pad_mask,
+            projection,
         }
     }
 
@@ -218,7 +239,7 @@ impl<B: Backend> Seq2Seq<B> {
     ) -> Tensor<B, 3> {
         let x = self.target_embedding.forward(tokens, cache.len());
         let h = self.decoder.forward_step(x, memory, cache);
-        self.project(h)
+        self.project_with(h, memory)
     }
 
     /// Greedy decoding from `<s>` until every row has produced `</s>` or `max_new_tokens`
@@ -285,7 +306,7 @@ impl<B: Backend> Seq2Seq<B> {
         let h = self
             .decoder
             .forward_with_memory(x, &memory.key_values, memory.pad_mask.clone());
-        self.project(h)
+        self.project_with(h, memory)
     }
 
     /// Teacher-forced loss over non-pad labels.
