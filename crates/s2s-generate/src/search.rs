@@ -99,6 +99,7 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
     let mut histories = vec![vec![special::BOS]; rows];
     let mut log_probs = vec![0f64; rows];
     let mut finished = vec![false; rows];
+    let mut ended = vec![false; rows];
     // Rows still decoding, in batch order; finished rows leave the batch (fairseq's pruning),
     // so a long output does not make its batch-mates pay for every extra step.
     let mut active: Vec<usize> = (0..rows).collect();
@@ -152,6 +153,7 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
             log_probs[r] += f64::from(log_prob);
             if token == special::EOS as usize {
                 finished[r] = true;
+                ended[r] = true;
             } else {
                 histories[r].push(token as u32);
             }
@@ -174,13 +176,12 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
     let mut out: Vec<Vec<Hypothesis>> = vec![Vec::with_capacity(per_source); n_sources];
     for (r, history) in histories.into_iter().enumerate() {
         let tokens = history[1..].to_vec();
-        let ended = tokens.len() < config.max_new_tokens && finished[r];
-        let length = tokens.len() + usize::from(ended);
+        let length = tokens.len() + usize::from(ended[r]);
         out[r / per_source].push(Hypothesis {
             score: normalised(log_probs[r], length, 1.0),
             log_prob: log_probs[r],
             tokens,
-            finished: ended,
+            finished: ended[r],
         });
     }
     out

@@ -357,6 +357,25 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_parses_and_validates() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let config = ExperimentConfig::from_toml(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                config
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "configs/ holds the quickstart and base configs");
+    }
+
+    #[test]
     fn generation_section_is_checked_with_the_rest() {
         let c = ExperimentConfig::from_toml(&format!(
             "{MINIMAL}[generation]\nnum_beams = 4\nlength_penalty = 0.6\n"
