@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod attention;
 pub mod batch;
+pub mod bert;
 pub mod cache;
 pub mod config;
 pub mod decoder;
@@ -16,6 +17,7 @@ pub mod feedforward;
 pub mod seq2seq;
 
 pub use batch::{special, Seq2SeqBatch};
+pub use bert::{mean_pool, BertConfig, BertEncoder, BertError};
 pub use cache::{EncoderMemory, KvCache};
 pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
