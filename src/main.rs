@@ -4,6 +4,7 @@
 
 mod backend;
 mod bench;
+mod encode;
 mod eval;
 mod generation_args;
 
@@ -99,6 +100,26 @@ enum Command {
         #[command(flatten)]
         generation: GenerationArgs,
     },
+    /// Run a pre-trained BERT over one sentence per line (stdin or --input) and print JSON
+    /// lines: tokens, ids, and hidden states or a pooled vector.
+    Encode {
+        /// `minilm-l6` (prepared on first use) or a directory with an HF BERT layout
+        /// (config.json, model.safetensors, tokenizer.json).
+        #[arg(long)]
+        bert: String,
+        /// `none`: every token's last hidden state; `mean`: their mean; `cls`: the [CLS] state.
+        #[arg(long, value_enum, default_value_t = encode::Pooling::Mean)]
+        pooling: encode::Pooling,
+        /// Read sentences from this file instead of stdin.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Sentences encoded together.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Backend to run on.
+        #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+        backend: BackendKind,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -145,9 +166,10 @@ enum BenchCommand {
 
 #[derive(Subcommand, Debug)]
 enum DataCommand {
-    /// Fetch and prepare a named corpus (bible-en-fr) into the data directory.
+    /// Fetch and prepare a corpus (bible-en-fr) or a pre-trained checkpoint (minilm-l6) into
+    /// the data directory.
     Prepare {
-        /// Corpus name.
+        /// Corpus or checkpoint name: bible-en-fr, minilm-l6.
         name: String,
         /// Data directory. Default: $S2S_DATA_DIR, else the user cache dir.
         #[arg(long)]
@@ -236,6 +258,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => bail!("give --hyp and --ref, or --run"),
             }
         }
+        Command::Encode {
+            bert,
+            pooling,
+            input,
+            batch_size,
+            backend,
+        } => {
+            init_logging(None, true)?;
+            encode::encode(&bert, input.as_deref(), pooling, batch_size, backend)
+        }
         Command::Bench {
             command:
                 BenchCommand::Decode {
@@ -268,7 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_logging(None, true)?;
             let dir = data_dir.unwrap_or_else(s2s_data::data_dir);
-            let path = s2s_data::ensure_corpus(&name, &dir)?;
+            let path = s2s_data::prepare_named(&name, &dir)?;
             println!("{name} is ready in {}", path.display());
             Ok(())
         }

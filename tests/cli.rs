@@ -587,3 +587,84 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The prepared all-MiniLM-L6-v2 (CI prepares it and sets S2S_REQUIRE_BERT).
+fn minilm_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("S2S_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/s2s")))?;
+    let dir = data.join("minilm-l6");
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("S2S_REQUIRE_BERT").is_none(),
+        "S2S_REQUIRE_BERT is set but {} is not prepared",
+        dir.display()
+    );
+    None
+}
+
+#[test]
+fn encode_prints_ids_hidden_states_and_pooled_vectors() {
+    let Some(bert) = minilm_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bert = bert.to_str().unwrap();
+    let input = "A man is eating food.\nA man is eating a piece of bread.\n";
+    let run = |pooling: &str| -> Vec<serde_json::Value> {
+        let out = s2s(
+            &["encode", "--bert", bert, "--pooling", pooling],
+            Some(input),
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let mean = run("mean");
+    assert_eq!(mean.len(), 2);
+    assert_eq!(
+        mean[0]["ids"],
+        serde_json::json!([101, 1037, 2158, 2003, 5983, 2833, 1012, 102])
+    );
+    let (a, b) = (floats(&mean[0]["embedding"]), floats(&mean[1]["embedding"]));
+    assert_eq!(a.len(), 384);
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let cos = a.iter().zip(&b).map(|(x, y)| x * y).sum::<f64>() / norm(&a) / norm(&b);
+    assert!((cos - 0.755).abs() <= 0.001, "cosine {cos}");
+
+    let none = run("none");
+    let hidden = none[1]["hidden"].as_array().unwrap();
+    assert_eq!(hidden.len(), none[1]["tokens"].as_array().unwrap().len());
+    // The mean of the hidden states is the mean-pooled embedding; [CLS] pooling is row 0.
+    let rows: Vec<Vec<f64>> = hidden.iter().map(floats).collect();
+    for d in [0, 100, 383] {
+        let m = rows.iter().map(|r| r[d]).sum::<f64>() / rows.len() as f64;
+        assert!((m - b[d]).abs() < 1e-5, "dim {d}: {m} vs {}", b[d]);
+    }
+    let cls = run("cls");
+    assert_eq!(floats(&cls[1]["embedding"]), rows[0]);
+
+    let out = s2s(
+        &["encode", "--bert", "no-such-bert"],
+        Some(input),
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("neither a known BERT (minilm-l6)") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

