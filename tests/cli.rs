@@ -668,3 +668,37 @@ fn encode_prints_ids_hidden_states_and_pooled_vectors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn freeze_encoder_is_applied_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("frozen.toml");
+    let pairs = fixture("bible-en-fr-eight.tsv");
+    std::fs::write(
+        &config,
+        tiny_config(
+            &pairs,
+            &pairs,
+            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nbleu_pairs = 0\n",
+        )
+        .replace("name = \"tiny\"", "name = \"frozen\""),
+    )
+    .unwrap();
+    let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("freezing the source embedding and encoder"),
+        "{stderr}"
+    );
+    let resolved = std::fs::read_to_string(dir.path().join("runs/frozen/config.toml")).unwrap();
+    assert!(resolved.contains("freeze_encoder = true"), "{resolved}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("runs/frozen/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report["valid_bleu"].is_null(),
+        "bleu_pairs = 0 turns BLEU off"
+    );
+}

@@ -104,6 +104,17 @@ impl<B: Backend> Seq2Seq<B> {
         self
     }
 
+    /// Freezes the source side: the source embedding and the encoder stop requiring gradients,
+    /// so the optimizer never updates them (the adapter, decoder and output still train). The
+    /// flag survives loading a checkpoint into the frozen model, so a resumed run stays frozen.
+    pub fn freeze_encoder(self) -> Self {
+        Self {
+            source_embedding: self.source_embedding.no_grad(),
+            encoder: self.encoder.no_grad(),
+            ..self
+        }
+    }
+
     /// Encodes the source and maps it into the decoder's space.
     ///
     /// # Shapes

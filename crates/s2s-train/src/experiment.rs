@@ -142,6 +142,9 @@ pub struct TrainingConfig {
     pub keep_checkpoints: usize,
     /// Sample translations printed at the end. Default: 3.
     pub samples: usize,
+    /// Keep the source embedding and the encoder fixed (no gradients, no updates); the adapter,
+    /// decoder and output projection train. Default: false.
+    pub freeze_encoder: bool,
     /// Validation pairs (the first N) translated with `[generation]` in every validation epoch;
     /// their corpus BLEU is a metric next to the loss. 0 turns it off. Default: 200.
     pub bleu_pairs: usize,
@@ -166,6 +169,7 @@ impl Default for TrainingConfig {
             keep_checkpoints: 2,
             samples: 3,
             bleu_pairs: 200,
+            freeze_encoder: false,
         }
     }
 }

@@ -229,6 +229,13 @@ pub fn train<B: AutodiffBackend>(
         .model
         .init::<B>(vocab, &device)?
         .with_label_smoothing(t.label_smoothing);
+    let model = if t.freeze_encoder {
+        let frozen = model.source_embedding.num_params() + model.encoder.num_params();
+        tracing::info!("freezing the source embedding and encoder ({frozen} parameters)");
+        model.freeze_encoder()
+    } else {
+        model
+    };
     let parameters = model.num_params();
     tracing::info!(
         "model: {parameters} parameters, vocab {vocab:?}, {} train / {} valid pairs",
