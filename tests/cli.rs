@@ -41,6 +41,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A user error: exit code 1 and one line on stderr that contains `expected`, no panic.
+fn assert_user_error(out: &Output, expected: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(expected) && stderr.lines().count() == 1 && !stderr.contains("panicked"),
+        "expected one line containing {expected:?}, got: {stderr}"
+    );
+}
+
 /// A tiny model on real pairs; `extra` is appended to `[training]`.
 fn tiny_config(train: &Path, valid: &Path, training: &str) -> String {
     format!(
@@ -392,13 +402,7 @@ fn a_tiny_model_overfits_eight_pairs_and_generate_reproduces_them() {
     ] {
         let mut args = vec!["generate", "--run", run_arg];
         args.extend_from_slice(flags);
-        let out = s2s(&args, Some(&input), dir.path());
-        assert_eq!(out.status.code(), Some(1), "{flags:?}");
-        let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains(expected) && stderr.lines().count() == 1,
-            "{flags:?}: {stderr}"
-        );
+        assert_user_error(&s2s(&args, Some(&input), dir.path()), expected);
     }
 
     // `s2s eval --run` decodes the split with the run's settings and scores it.
@@ -503,13 +507,7 @@ fn eval_scores_files_like_sacrebleu() {
     ] {
         let mut full = vec!["eval"];
         full.extend(args);
-        let out = s2s(&full, None, dir.path());
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains(expected) && stderr.lines().count() == 1,
-            "{stderr}"
-        );
+        assert_user_error(&s2s(&full, None, dir.path()), expected);
     }
 }
 
@@ -661,12 +659,7 @@ fn encode_prints_ids_hidden_states_and_pooled_vectors() {
         Some(input),
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("neither a known BERT (minilm-l6)") && stderr.lines().count() == 1,
-        "{stderr}"
-    );
+    assert_user_error(&out, "neither a known BERT (minilm-l6)");
 }
 
 #[test]

@@ -127,6 +127,20 @@ pub(crate) struct Constraints<B: Backend> {
 }
 
 impl<B: Backend> Constraints<B> {
+    /// The constraints `config` asks for, over a vocabulary of `vocab_size`.
+    pub(crate) fn for_config(
+        vocab_size: usize,
+        config: &crate::GenerationConfig,
+        device: &B::Device,
+    ) -> Self {
+        Self::new(
+            vocab_size,
+            config.min_new_tokens,
+            config.no_repeat_ngram_size,
+            device,
+        )
+    }
+
     pub(crate) fn new(
         vocab_size: usize,
         min_new_tokens: usize,

@@ -111,14 +111,8 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
         let fed: Vec<i64> = active.iter().map(|&r| last[r]).collect();
         let logits = model.decode_step(int_tensor(fed, device), &memory, &mut cache);
         let [_, vocab_size] = logits.dims();
-        let constraints = constraints.get_or_insert_with(|| {
-            Constraints::new(
-                vocab_size,
-                config.min_new_tokens,
-                config.no_repeat_ngram_size,
-                device,
-            )
-        });
+        let constraints =
+            constraints.get_or_insert_with(|| Constraints::for_config(vocab_size, config, device));
         let active_histories: Vec<&[u32]> = active.iter().map(|&r| &histories[r][..]).collect();
         let scores = constraints.apply(log_softmax(logits, 1), step, &active_histories);
         let picks: Vec<(usize, f32)> = match sampler {
@@ -349,14 +343,8 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
     for step in 0..config.max_new_tokens {
         let logits = model.decode_step(int_tensor(last.clone(), device), &memory, &mut cache);
         let [_, vocab_size] = logits.dims();
-        let constraints = constraints.get_or_insert_with(|| {
-            Constraints::new(
-                vocab_size,
-                config.min_new_tokens,
-                config.no_repeat_ngram_size,
-                device,
-            )
-        });
+        let constraints =
+            constraints.get_or_insert_with(|| Constraints::for_config(vocab_size, config, device));
         let row_histories: Vec<&[u32]> = histories.iter().map(|h| &h[..]).collect();
         let log_probs = constraints.apply(log_softmax(logits, 1), step, &row_histories);
         // Candidate selection runs on the host: one pass over the live beams' rows with a
