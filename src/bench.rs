@@ -15,13 +15,25 @@ use s2s_model::PositionKind;
 use crate::backend::{dispatch, BackendKind, BackendTask};
 
 /// What `s2s bench decode` measures.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct DecodeBench {
+    /// Output lengths in tokens (forced: </s> is suppressed until then).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub lengths: Vec<usize>,
+    /// Beam widths for the beam table.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
     pub beams: Vec<usize>,
+    /// Output length of the beam table.
+    #[arg(long, default_value_t = 64)]
     pub beam_length: usize,
+    /// Sentences decoded together (from the run's validation split).
+    #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Timed repetitions per cell; the median is reported.
+    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Skip recomputation at lengths above this (it grows quadratically).
+    #[arg(long, default_value_t = 256)]
     pub max_recompute_length: usize,
 }
 

@@ -140,24 +140,8 @@ enum BenchCommand {
         /// Run directory written by `s2s train`.
         #[arg(long)]
         run: PathBuf,
-        /// Output lengths in tokens (forced: </s> is suppressed until then).
-        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
-        lengths: Vec<usize>,
-        /// Beam widths for the beam table.
-        #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
-        beams: Vec<usize>,
-        /// Output length of the beam table.
-        #[arg(long, default_value_t = 64)]
-        beam_length: usize,
-        /// Sentences decoded together (from the run's validation split).
-        #[arg(long, default_value_t = 8)]
-        batch_size: usize,
-        /// Timed repetitions per cell; the median is reported.
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// Skip recomputation at lengths above this (it grows quadratically).
-        #[arg(long, default_value_t = 256)]
-        max_recompute_length: usize,
+        #[command(flatten)]
+        bench: bench::DecodeBench,
         /// Backend to run on. Default: the run's training.backend.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
@@ -272,28 +256,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command:
                 BenchCommand::Decode {
                     run,
-                    lengths,
-                    beams,
-                    beam_length,
-                    batch_size,
-                    repeats,
-                    max_recompute_length,
+                    bench,
                     backend,
                 },
         } => {
             init_logging(None, true)?;
-            bench::decode(
-                &run,
-                bench::DecodeBench {
-                    lengths,
-                    beams,
-                    beam_length,
-                    batch_size,
-                    repeats,
-                    max_recompute_length,
-                },
-                backend,
-            )
+            bench::decode(&run, bench, backend)
         }
         Command::Data {
             command: DataCommand::Prepare { name, data_dir },
