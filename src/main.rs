@@ -343,7 +343,9 @@ struct TrainTask<'a> {
 impl BackendTask for TrainTask<'_> {
     type Output = TrainReport;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<TrainReport> {
-        let data = s2s_train::load_data(&self.config.data, &s2s_data::data_dir())?;
+        let data_dir = s2s_data::data_dir();
+        let mut data = s2s_train::load_data(&self.config.data, &data_dir)?;
+        data.bert = s2s_train::resolve_encoder(&self.config.model, &data_dir)?;
         Ok(s2s_train::train::<B>(
             self.config,
             self.run_dir,

@@ -9,7 +9,8 @@ use crate::TokenizedPair;
 
 /// Pads a batch to its longest source and target and applies the teacher-forcing shift:
 ///
-/// - `source` = `x1 … xm </s>`, then `<pad>`
+/// - `source` = the item's source as is (its specials already added, e.g. `x1 … xm </s>`), then
+///   `<pad>`
 /// - `target_input` = `<s> y1 … yn`, then `<pad>`
 /// - `target_labels` = `y1 … yn </s>`, then `<pad>`
 /// - the pad masks are `true` exactly where the padding was added (built from lengths, not from
@@ -21,14 +22,14 @@ impl<B: Backend> Batcher<B, TokenizedPair, Seq2SeqBatch<B>> for Seq2SeqBatcher {
     fn batch(&self, items: Vec<TokenizedPair>, device: &B::Device) -> Seq2SeqBatch<B> {
         let batch_size = items.len();
         // Sequences of length zero cannot occur: every row carries at least one special token.
-        let src_len = items.iter().map(|p| p.source.len() + 1).max().unwrap_or(1);
+        let src_len = items.iter().map(|p| p.source.len()).max().unwrap_or(1);
         let tgt_len = items.iter().map(|p| p.target.len() + 1).max().unwrap_or(1);
 
         let mut source = Padded::new(batch_size, src_len);
         let mut target_input = Padded::new(batch_size, tgt_len);
         let mut target_labels = Padded::new(batch_size, tgt_len);
         for item in &items {
-            source.push_row(item.source.iter().copied().chain([special::EOS]));
+            source.push_row(item.source.iter().copied());
             target_input.push_row(
                 [special::BOS]
                     .into_iter()
@@ -113,17 +114,17 @@ mod tests {
     fn pads_shifts_and_masks_a_two_item_batch() {
         let items = vec![
             TokenizedPair {
-                source: vec![10, 11, 12],
+                source: vec![10, 11, 12, 2],
                 target: vec![20],
             },
             TokenizedPair {
-                source: vec![13],
+                source: vec![13, 2],
                 target: vec![21, 22, 23],
             },
         ];
         let batch: Seq2SeqBatch<B> = Seq2SeqBatcher.batch(items, &Default::default());
 
-        // source: x + </s>, padded to 4.
+        // source as given (x + </s>), padded to 4.
         assert_eq!(
             ints(batch.source),
             (vec![2, 4], vec![10, 11, 12, 2, 13, 2, 0, 0])
@@ -157,7 +158,7 @@ mod tests {
     fn large_ids_and_empty_targets_survive_conversion() {
         // Ids beyond i16/u16 must not wrap when the i64 data is converted to the backend's int type.
         let items = vec![TokenizedPair {
-            source: vec![65_000, 70_001],
+            source: vec![65_000, 70_001, 2],
             target: vec![],
         }];
         let batch: Seq2SeqBatch<B> = Seq2SeqBatcher.batch(items, &Default::default());

@@ -12,6 +12,10 @@ use crate::DataError;
 #[derive(Clone, Debug)]
 pub struct BertTokenizer {
     inner: Tokenizer,
+    /// Id of `[CLS]`, which starts every input.
+    cls: u32,
+    /// Id of `[SEP]`, which ends every input.
+    sep: u32,
 }
 
 /// One encoded text.
@@ -26,7 +30,12 @@ pub struct BertEncoding {
 impl BertTokenizer {
     /// Loads `dir/tokenizer.json`.
     pub fn load(dir: &Path) -> Result<Self, DataError> {
-        let path = dir.join("tokenizer.json");
+        Self::load_file(&dir.join("tokenizer.json"))
+    }
+
+    /// Loads a Hugging Face BERT `tokenizer.json`; it must define `[CLS]` and `[SEP]`.
+    pub fn load_file(path: &Path) -> Result<Self, DataError> {
+        let path = path.to_path_buf();
         let mut inner = Tokenizer::from_file(&path).map_err(|source| DataError::Tokenizer {
             action: format!("load {}", path.display()),
             source,
@@ -38,7 +47,54 @@ impl BertTokenizer {
                 action: format!("turn off the truncation of {}", path.display()),
                 source,
             })?;
-        Ok(Self { inner })
+        let special = |token: &str| {
+            inner
+                .token_to_id(token)
+                .ok_or_else(|| DataError::Tokenizer {
+                    action: format!("find {token} in {}", path.display()),
+                    source: format!("{} has no {token} token", path.display()).into(),
+                })
+        };
+        let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
+        Ok(Self { inner, cls, sep })
+    }
+
+    /// WordPiece ids of `text` without `[CLS]`/`[SEP]` (see [`Self::wrap`]).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, DataError> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|source| DataError::Tokenizer {
+                action: format!("encode {text:?}"),
+                source,
+            })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// `[CLS] ids [SEP]`.
+    pub fn wrap(&self, ids: &[u32]) -> Vec<u32> {
+        let mut out = Vec::with_capacity(ids.len() + 2);
+        out.push(self.cls);
+        out.extend_from_slice(ids);
+        out.push(self.sep);
+        out
+    }
+
+    /// The WordPiece string of one id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Writes the tokenizer as `tokenizer.json` (truncation and padding off), atomically.
+    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        let json = self
+            .inner
+            .to_string(true)
+            .map_err(|source| DataError::Tokenizer {
+                action: format!("serialise to {}", path.display()),
+                source,
+            })?;
+        crate::write_atomic(path, json.as_bytes())
     }
 
     /// `[CLS] text [SEP]` as ids and WordPiece strings.
@@ -115,5 +171,24 @@ mod tests {
         }
         let long = "word ".repeat(300);
         assert_eq!(tokenizer.encode(&long).unwrap().ids.len(), 302);
+    }
+
+    #[test]
+    fn plain_ids_wrapped_equal_the_full_encoding_and_survive_save_load() {
+        let Some(tokenizer) = minilm() else {
+            return;
+        };
+        let text = "In the beginning, God created the heavens and the earth.";
+        let plain = tokenizer.encode_plain(text).unwrap();
+        assert_eq!(plain.len() + 2, tokenizer.encode(text).unwrap().ids.len());
+        assert_eq!(tokenizer.wrap(&plain), tokenizer.encode(text).unwrap().ids);
+        assert_eq!(tokenizer.wrap(&[]), [101, 102]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        tokenizer.save(&path).unwrap();
+        let loaded = BertTokenizer::load_file(&path).unwrap();
+        let long = "word ".repeat(300);
+        assert_eq!(loaded.encode_plain(text).unwrap(), plain);
+        assert_eq!(loaded.encode_plain(&long).unwrap().len(), 300);
     }
 }

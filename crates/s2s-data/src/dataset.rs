@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DataError, SentencePair, TokenizerPair};
 
-/// Token ids of one pair, without special tokens (the batcher adds them).
+/// Token ids of one pair: the source as the encoder reads it (its specials included, e.g.
+/// `x1 … xm </s>` or `[CLS] x1 … xm [SEP]`), the target without specials (the batcher adds
+/// `<s>` and `</s>` for teacher forcing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenizedPair {
     pub source: Vec<u32>,
@@ -23,9 +25,9 @@ pub enum LengthPolicy {
     Truncate,
 }
 
-/// Maximum sequence lengths, counting the specials the batcher adds: a source gets `</s>`
-/// appended, a target `<s>` and `</s>`. So a source of `max_source_len - 1` tokens and a target
-/// of `max_target_len - 2` tokens fit.
+/// Maximum sequence lengths, counting the specials: a source gets `</s>` appended (or
+/// `[CLS]`/`[SEP]` around it with a BERT encoder), a target `<s>` and `</s>`. So a BPE source of
+/// `max_source_len - 1` tokens and a target of `max_target_len - 2` tokens fit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LengthLimits {
@@ -48,9 +50,9 @@ impl LengthLimits {
         Ok(())
     }
 
-    /// Most source tokens that fit once `</s>` is appended.
-    pub fn source_budget(&self) -> usize {
-        self.max_source_len.saturating_sub(1)
+    /// Most source tokens that fit next to `specials` special tokens.
+    pub fn source_budget(&self, specials: usize) -> usize {
+        self.max_source_len.saturating_sub(specials)
     }
 
     /// Most target tokens that fit once `<s>` and `</s>` are added.
@@ -86,6 +88,13 @@ pub fn tokenize_pairs(
     limits: &LengthLimits,
 ) -> Result<(Vec<TokenizedPair>, LengthStats), DataError> {
     limits.validate()?;
+    let specials = tokenizers.source.num_specials();
+    if limits.source_budget(specials) == 0 {
+        return Err(DataError::SourceTooShort {
+            max_source_len: limits.max_source_len,
+            specials,
+        });
+    }
     let mut stats = LengthStats {
         total: pairs.len(),
         ..LengthStats::default()
@@ -98,19 +107,23 @@ pub fn tokenize_pairs(
             stats.empty += 1;
             continue;
         }
-        stats.longest_source = stats.longest_source.max(source.len() + 1);
+        stats.longest_source = stats.longest_source.max(source.len() + specials);
         stats.longest_target = stats.longest_target.max(target.len() + 2);
-        if source.len() > limits.source_budget() || target.len() > limits.target_budget() {
+        let source_budget = limits.source_budget(specials);
+        if source.len() > source_budget || target.len() > limits.target_budget() {
             stats.too_long += 1;
             match limits.policy {
                 LengthPolicy::Filter => continue,
                 LengthPolicy::Truncate => {
-                    source.truncate(limits.source_budget());
+                    source.truncate(source_budget);
                     target.truncate(limits.target_budget());
                 }
             }
         }
-        out.push(TokenizedPair { source, target });
+        out.push(TokenizedPair {
+            source: tokenizers.source.wrap(&source),
+            target,
+        });
         stats.kept_indices.push(index);
     }
     stats.kept = out.len();
@@ -222,7 +235,9 @@ mod tests {
             }
         );
         assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0].source, tok.source.encode("one").unwrap());
+        let with_eos = |text: &str| tok.source.wrap(&tok.source.encode(text).unwrap());
+        assert_eq!(kept[0].source, with_eos("one"));
+        assert_eq!(kept[0].source.last(), Some(&s2s_model::special::EOS));
         assert_eq!(
             kept[1].target,
             tok.target.encode("quatre cinq trois").unwrap()
@@ -235,9 +250,9 @@ mod tests {
             kept.iter()
                 .map(|p| (p.source.len(), p.target.len()))
                 .collect::<Vec<_>>(),
-            vec![(1, 1), (2, 2), (1, 3), (2, 3)]
+            vec![(2, 1), (3, 2), (2, 3), (3, 3)]
         );
-        assert_eq!(kept[1].source, tok.source.encode("one two").unwrap());
+        assert_eq!(kept[1].source, with_eos("one two"));
     }
 
     #[test]

@@ -159,8 +159,21 @@ pub enum DataError {
     VocabTooSmall { vocab_size: usize, minimum: usize },
 
     /// A run directory holds no tokenizer, only half of a pair, or both layouts at once.
-    #[error("{dir} must hold either tokenizer.json or both tokenizer-source.json and tokenizer-target.json ({found})")]
+    #[error(
+        "{dir} must hold tokenizer.json, tokenizer-source.json + tokenizer-target.json, or \
+         tokenizer-source-bert.json + tokenizer-target.json ({found})"
+    )]
     TokenizerFiles { dir: PathBuf, found: String },
+
+    /// A source limit that leaves no room next to the source tokenizer's specials.
+    #[error(
+        "max_source_len {max_source_len} leaves no room for a token next to the {specials} \
+         special tokens the source tokenizer adds"
+    )]
+    SourceTooShort {
+        max_source_len: usize,
+        specials: usize,
+    },
 
     /// Length limits that cannot hold even one token plus the added specials.
     #[error(

@@ -36,4 +36,4 @@ pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, Senten
 pub use pretrained::{
     known_names, prepare_named, prepare_pretrained, resolve_bert, KNOWN_PRETRAINED, MINILM_L6,
 };
-pub use tokenizer::{Seq2SeqTokenizer, TokenizerPair};
+pub use tokenizer::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};

@@ -15,7 +15,7 @@ use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 use crate::fsutil::write_atomic;
-use crate::{DataError, SentencePair};
+use crate::{BertTokenizer, DataError, SentencePair};
 
 /// The special tokens in id order: `<pad>`=0, `<s>`=1, `</s>`=2, `<unk>`=3.
 pub const SPECIAL_TOKENS: [(&str, u32); 4] = [
@@ -34,6 +34,8 @@ pub const JOINT_FILE: &str = "tokenizer.json";
 pub const SOURCE_FILE: &str = "tokenizer-source.json";
 /// File name of the target tokenizer when source and target have separate vocabularies.
 pub const TARGET_FILE: &str = "tokenizer-target.json";
+/// File name of a pre-trained BERT's WordPiece source tokenizer in a run directory.
+pub const BERT_SOURCE_FILE: &str = "tokenizer-source-bert.json";
 
 fn tok_err(action: impl Into<String>) -> impl FnOnce(tokenizers::Error) -> DataError {
     let action = action.into();
@@ -163,10 +165,69 @@ fn byte_level() -> ByteLevel {
     ByteLevel::new(false, false, true)
 }
 
-/// The tokenizer(s) of one run: one shared vocabulary (`joint`) or one per side.
+/// How source sentences become model input ids: s2s's BPE (`x1 … xm </s>`) or a pre-trained
+/// BERT's WordPiece (`[CLS] x1 … xm [SEP]`).
+#[derive(Clone, Debug)]
+pub enum SourceTokenizer {
+    Bpe(Seq2SeqTokenizer),
+    Bert(BertTokenizer),
+}
+
+impl SourceTokenizer {
+    /// Ids of `text` without the specials [`Self::wrap`] adds.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, DataError> {
+        match self {
+            Self::Bpe(t) => t.encode(text),
+            Self::Bert(t) => t.encode_plain(text),
+        }
+    }
+
+    /// The model input: `ids </s>` (BPE) or `[CLS] ids [SEP]` (BERT).
+    pub fn wrap(&self, ids: &[u32]) -> Vec<u32> {
+        match self {
+            Self::Bpe(_) => ids.iter().copied().chain([special::EOS]).collect(),
+            Self::Bert(t) => t.wrap(ids),
+        }
+    }
+
+    /// How many ids [`Self::wrap`] adds.
+    pub fn num_specials(&self) -> usize {
+        match self {
+            Self::Bpe(_) => 1,
+            Self::Bert(_) => 2,
+        }
+    }
+
+    /// Model input ids of `text`, its tokens cut so that the input (specials included) holds
+    /// at most `max_len` ids.
+    pub fn input_ids(&self, text: &str, max_len: usize) -> Result<Vec<u32>, DataError> {
+        let mut ids = self.encode(text)?;
+        ids.truncate(max_len.saturating_sub(self.num_specials()));
+        Ok(self.wrap(&ids))
+    }
+
+    /// Number of ids (the source embedding table size).
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Bpe(t) => t.vocab_size(),
+            Self::Bert(t) => t.vocab_size(),
+        }
+    }
+
+    /// The token string of one id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        match self {
+            Self::Bpe(t) => t.id_to_token(id),
+            Self::Bert(t) => t.id_to_token(id),
+        }
+    }
+}
+
+/// The tokenizers of one run: one shared BPE vocabulary (`joint`), one BPE per side, or a
+/// pre-trained BERT's WordPiece for the source and a BPE for the target.
 #[derive(Clone, Debug)]
 pub struct TokenizerPair {
-    pub source: Seq2SeqTokenizer,
+    pub source: SourceTokenizer,
     pub target: Seq2SeqTokenizer,
     /// `true` when source and target share one vocabulary (saved as `tokenizer.json`).
     pub joint: bool,
@@ -194,34 +255,60 @@ impl TokenizerPair {
             let tokenizer =
                 Seq2SeqTokenizer::train_bpe(sources.chain(targets), vocab_size, min_frequency)?;
             Ok(Self {
-                source: tokenizer.clone(),
+                source: SourceTokenizer::Bpe(tokenizer.clone()),
                 target: tokenizer,
                 joint,
             })
         } else {
             Ok(Self {
-                source: Seq2SeqTokenizer::train_bpe(sources, vocab_size, min_frequency)?,
+                source: SourceTokenizer::Bpe(Seq2SeqTokenizer::train_bpe(
+                    sources,
+                    vocab_size,
+                    min_frequency,
+                )?),
                 target: Seq2SeqTokenizer::train_bpe(targets, vocab_size, min_frequency)?,
                 joint,
             })
         }
     }
 
-    /// Writes `tokenizer.json` (joint) or `tokenizer-source.json` + `tokenizer-target.json` into
-    /// `run_dir`, removing files of the other layout so [`load`](Self::load) stays unambiguous.
+    /// A pre-trained BERT's tokenizer for the source and a BPE trained on the targets only.
+    pub fn train_target(
+        source: BertTokenizer,
+        pairs: &[SentencePair],
+        vocab_size: usize,
+        min_frequency: u64,
+    ) -> Result<Self, DataError> {
+        let targets = pairs.iter().map(|p| p.target.as_str());
+        Ok(Self {
+            source: SourceTokenizer::Bert(source),
+            target: Seq2SeqTokenizer::train_bpe(targets, vocab_size, min_frequency)?,
+            joint: false,
+        })
+    }
+
+    /// Writes `tokenizer.json` (joint), `tokenizer-source.json` + `tokenizer-target.json`, or
+    /// `tokenizer-source-bert.json` + `tokenizer-target.json` into `run_dir`, removing files of
+    /// the other layouts so [`load`](Self::load) stays unambiguous.
     pub fn save(&self, run_dir: &Path) -> Result<(), DataError> {
-        let (keep, stale): (Vec<(&str, &Seq2SeqTokenizer)>, [&str; 2]) = if self.joint {
-            (vec![(JOINT_FILE, &self.source)], [SOURCE_FILE, TARGET_FILE])
-        } else {
-            (
-                vec![(SOURCE_FILE, &self.source), (TARGET_FILE, &self.target)],
-                [JOINT_FILE, JOINT_FILE],
-            )
+        let all = [JOINT_FILE, SOURCE_FILE, TARGET_FILE, BERT_SOURCE_FILE];
+        let keep: Vec<&str> = match (&self.source, self.joint) {
+            (SourceTokenizer::Bpe(source), true) => {
+                source.save(&run_dir.join(JOINT_FILE))?;
+                vec![JOINT_FILE]
+            }
+            (SourceTokenizer::Bpe(source), false) => {
+                source.save(&run_dir.join(SOURCE_FILE))?;
+                self.target.save(&run_dir.join(TARGET_FILE))?;
+                vec![SOURCE_FILE, TARGET_FILE]
+            }
+            (SourceTokenizer::Bert(source), _) => {
+                source.save(&run_dir.join(BERT_SOURCE_FILE))?;
+                self.target.save(&run_dir.join(TARGET_FILE))?;
+                vec![BERT_SOURCE_FILE, TARGET_FILE]
+            }
         };
-        for (file, tokenizer) in keep {
-            tokenizer.save(&run_dir.join(file))?;
-        }
-        for file in stale {
+        for file in all.into_iter().filter(|f| !keep.contains(f)) {
             let path = run_dir.join(file);
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|source| DataError::Io {
@@ -237,23 +324,29 @@ impl TokenizerPair {
     /// Reads the tokenizer(s) that [`save`](Self::save) wrote, detecting the layout.
     pub fn load(run_dir: &Path) -> Result<Self, DataError> {
         let path = |file: &str| -> PathBuf { run_dir.join(file) };
-        let present = [JOINT_FILE, SOURCE_FILE, TARGET_FILE].map(|f| path(f).is_file());
+        let files = [JOINT_FILE, SOURCE_FILE, TARGET_FILE, BERT_SOURCE_FILE];
+        let present = files.map(|f| path(f).is_file());
         match present {
-            [true, false, false] => {
+            [true, false, false, false] => {
                 let tokenizer = Seq2SeqTokenizer::load(&path(JOINT_FILE))?;
                 Ok(Self {
-                    source: tokenizer.clone(),
+                    source: SourceTokenizer::Bpe(tokenizer.clone()),
                     target: tokenizer,
                     joint: true,
                 })
             }
-            [false, true, true] => Ok(Self {
-                source: Seq2SeqTokenizer::load(&path(SOURCE_FILE))?,
+            [false, true, true, false] => Ok(Self {
+                source: SourceTokenizer::Bpe(Seq2SeqTokenizer::load(&path(SOURCE_FILE))?),
+                target: Seq2SeqTokenizer::load(&path(TARGET_FILE))?,
+                joint: false,
+            }),
+            [false, false, true, true] => Ok(Self {
+                source: SourceTokenizer::Bert(BertTokenizer::load_file(&path(BERT_SOURCE_FILE))?),
                 target: Seq2SeqTokenizer::load(&path(TARGET_FILE))?,
                 joint: false,
             }),
             _ => {
-                let found: Vec<&str> = [JOINT_FILE, SOURCE_FILE, TARGET_FILE]
+                let found: Vec<&str> = files
                     .into_iter()
                     .zip(present)
                     .filter_map(|(f, p)| p.then_some(f))
@@ -305,7 +398,7 @@ mod tests {
 
     #[test]
     fn specials_have_the_model_ids() {
-        let tok = TokenizerPair::train(&pairs(), true, 400, 1).unwrap().source;
+        let tok = TokenizerPair::train(&pairs(), true, 400, 1).unwrap().target;
         for (token, id) in SPECIAL_TOKENS {
             assert_eq!(tok.inner.token_to_id(token), Some(id), "{token}");
             assert_eq!(tok.id_to_token(id).as_deref(), Some(token));
@@ -320,7 +413,7 @@ mod tests {
 
     #[test]
     fn round_trips_english_and_french() {
-        let tok = TokenizerPair::train(&pairs(), true, 400, 1).unwrap().source;
+        let tok = TokenizerPair::train(&pairs(), true, 400, 1).unwrap().target;
         let unseen = [
             "Où êtes-vous, François? Je suis à l'hôpital, ça va.",
             "Naïve façade: « déjà vu » — Œuvre, cœur, Noël.",
@@ -342,7 +435,7 @@ mod tests {
 
     #[test]
     fn specials_in_text_are_plain_characters_and_skipped_on_decode() {
-        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().source;
+        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().target;
         let ids = tok.encode("a </s> b <pad>").unwrap();
         assert!(ids.iter().all(|&id| id > special::UNK), "{ids:?}");
         assert_eq!(tok.decode(&ids).unwrap(), "a </s> b <pad>");
@@ -362,15 +455,20 @@ mod tests {
             pair.save(dir.path()).unwrap();
             let loaded = TokenizerPair::load(dir.path()).unwrap();
             assert_eq!(loaded.joint, joint);
-            for (a, b) in [
-                (&pair.source, &loaded.source),
-                (&pair.target, &loaded.target),
-            ] {
+            let (SourceTokenizer::Bpe(source), SourceTokenizer::Bpe(loaded_source)) =
+                (&pair.source, &loaded.source)
+            else {
+                panic!("a BPE pair loads as a BPE pair");
+            };
+            for (a, b) in [(source, loaded_source), (&pair.target, &loaded.target)] {
                 assert_eq!(a.encode(text).unwrap(), b.encode(text).unwrap());
                 assert_eq!(a.vocab_size(), b.vocab_size());
                 // The "encode specials as text" flag survives loading.
                 assert!(b.encode("</s>").unwrap().iter().all(|&id| id > 3));
             }
+            let input = loaded.source.input_ids(text, 4).unwrap();
+            assert_eq!(input.len(), 4);
+            assert_eq!(input[3], special::EOS);
             assert_eq!(dir.path().join(JOINT_FILE).exists(), joint);
             assert_eq!(dir.path().join(SOURCE_FILE).exists(), !joint);
         }
@@ -386,7 +484,7 @@ mod tests {
         let err = TokenizerPair::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("found none"), "{err}");
 
-        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().source;
+        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().target;
         tok.save(&dir.path().join(SOURCE_FILE)).unwrap();
         let err = TokenizerPair::load(dir.path()).unwrap_err();
         assert!(
@@ -402,7 +500,7 @@ mod tests {
 
         // A tokenizer.json whose specials sit elsewhere is refused on load.
         let dir = tempfile::tempdir().unwrap();
-        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().source;
+        let tok = TokenizerPair::train(&pairs(), true, 300, 1).unwrap().target;
         let path = dir.path().join("t.json");
         tok.save(&path).unwrap();
         let json = std::fs::read_to_string(&path)

@@ -100,8 +100,12 @@ impl BertConfig {
 
     /// Reads `dir/config.json`.
     pub fn load(dir: &Path) -> Result<Self, BertError> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| BertError::Read {
+        Self::load_file(&dir.join("config.json"))
+    }
+
+    /// Reads a Hugging Face BERT `config.json` at `path`.
+    pub fn load_file(path: &Path) -> Result<Self, BertError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BertError::Read {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;

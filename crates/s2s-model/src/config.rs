@@ -116,7 +116,12 @@ impl Default for AdapterConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// Encoder stack. Default: Transformer-base.
+    /// A pre-trained BERT as the encoder: a name `s2s data prepare` knows (`minilm-l6`) or a
+    /// directory with a Hugging Face BERT (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`). Its dimensions and WordPiece tokenizer replace `encoder` and the
+    /// source-side BPE. Default: none (a Transformer encoder trained from scratch).
+    pub bert: Option<String>,
+    /// Encoder stack (ignored with `bert`). Default: Transformer-base.
     pub encoder: StackConfig,
     /// Decoder stack. Default: Transformer-base.
     pub decoder: StackConfig,
@@ -145,6 +150,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            bert: None,
             encoder: StackConfig::default(),
             decoder: StackConfig::default(),
             adapter: AdapterConfig::default(),
@@ -170,7 +176,21 @@ pub struct VocabSizes {
 impl ModelConfig {
     /// Checks every constraint the modules rely on, with one sentence per problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.encoder.validate("encoder")?;
+        if self.bert.is_some() {
+            if self.encoder != StackConfig::default() {
+                return Err(invalid(
+                    "model.encoder does not apply when model.bert is set: the encoder's \
+                     dimensions come from the BERT's config.json",
+                ));
+            }
+            if self.bert.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                return Err(invalid(
+                    "model.bert is empty: name a pre-trained BERT or a directory",
+                ));
+            }
+        } else {
+            self.encoder.validate("encoder")?;
+        }
         self.decoder.validate("decoder")?;
         for (name, p) in [
             ("dropout", self.dropout),
@@ -186,15 +206,18 @@ impl ModelConfig {
         if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(invalid("model.layer_norm_eps must be greater than 0"));
         }
+        let odd = |d: usize| !d.is_multiple_of(2);
         if self.positions == PositionKind::Sinusoidal
-            && (!self.encoder.d_model.is_multiple_of(2) || !self.decoder.d_model.is_multiple_of(2))
+            && ((self.bert.is_none() && odd(self.encoder.d_model)) || odd(self.decoder.d_model))
         {
             return Err(invalid(
                 "sinusoidal positions need an even d_model in encoder and decoder",
             ));
         }
         match self.adapter.kind {
-            AdapterKind::None if self.encoder.d_model != self.decoder.d_model => {
+            AdapterKind::None
+                if self.bert.is_none() && self.encoder.d_model != self.decoder.d_model =>
+            {
                 return Err(invalid(format!(
                     "model.adapter.kind = \"none\" needs encoder.d_model ({}) == decoder.d_model \
                      ({}); use \"linear\" or \"mlp\" to map between them",
@@ -205,6 +228,34 @@ impl ModelConfig {
                 return Err(invalid("model.adapter.d_hidden must be greater than 0"));
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// [`Self::validate`] for a model whose encoder is the BERT `bert` describes, with a target
+    /// vocabulary of `target_vocab` ids.
+    pub fn validate_with_bert(
+        &self,
+        bert: &crate::BertConfig,
+        target_vocab: usize,
+    ) -> Result<(), ConfigError> {
+        self.validate()?;
+        if self.bert.is_none() {
+            return Err(invalid("a BERT encoder needs model.bert to be set"));
+        }
+        if self.adapter.kind == AdapterKind::None && bert.hidden_size != self.decoder.d_model {
+            return Err(invalid(format!(
+                "model.adapter.kind = \"none\" needs the BERT's hidden_size ({}) == \
+                 decoder.d_model ({}); use \"linear\" or \"mlp\" to map between them",
+                bert.hidden_size, self.decoder.d_model
+            )));
+        }
+        let min = crate::special::UNK as usize + 1;
+        if target_vocab < min {
+            return Err(invalid(format!(
+                "the target vocabulary must hold more than the {min} special tokens, got \
+                 {target_vocab}"
+            )));
         }
         Ok(())
     }

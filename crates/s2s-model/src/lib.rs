@@ -23,7 +23,9 @@ pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
     VocabSizes,
 };
-pub use seq2seq::{sequence_cross_entropy, Seq2Seq, Seq2SeqOutput};
+pub use seq2seq::{
+    sequence_cross_entropy, Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource,
+};
 
 #[cfg(test)]
 mod tests;

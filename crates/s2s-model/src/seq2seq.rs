@@ -6,6 +6,7 @@ use burn::tensor::activation::log_softmax;
 
 use crate::adapter::{Adapter, AdapterModuleConfig};
 use crate::batch::{special, Seq2SeqBatch};
+use crate::bert::{BertConfig, BertEncoder};
 use crate::cache::{EncoderMemory, KvCache};
 use crate::config::{ConfigError, ModelConfig, VocabSizes};
 use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
@@ -13,28 +14,24 @@ use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
 use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
 
 impl ModelConfig {
-    /// Validates the configuration, then builds the model on `device`.
+    /// Validates the configuration, then builds the model with a Transformer encoder trained
+    /// from scratch on `device`. A configuration with `bert` set needs
+    /// [`Self::init_with_bert`].
     pub fn init<B: Backend>(
         &self,
         vocab: VocabSizes,
         device: &B::Device,
     ) -> Result<Seq2Seq<B>, ConfigError> {
         self.validate_with(vocab)?;
-        let (enc, dec) = (&self.encoder, &self.decoder);
-        let embedding = |vocab_size, d_model| {
-            TokenEmbeddingConfig::new(vocab_size, d_model, self.max_positions, self.positions)
-                .with_dropout(self.dropout)
-                .init(device)
-        };
-        let output = (!self.tie_output_embedding).then(|| {
-            LinearConfig::new(dec.d_model, vocab.target)
-                .with_bias(false)
-                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                .init(device)
-        });
-        Ok(Seq2Seq {
-            source_embedding: embedding(vocab.source, enc.d_model),
-            target_embedding: embedding(vocab.target, dec.d_model),
+        if self.bert.is_some() {
+            return Err(ConfigError::Invalid(
+                "model.bert is set: the model needs the checkpoint's config.json (init_with_bert)"
+                    .into(),
+            ));
+        }
+        let enc = &self.encoder;
+        let source = SourceEncoder::Transformer(TransformerSource {
+            embedding: self.token_embedding(vocab.source, enc.d_model, device),
             encoder: TransformerEncoderConfig::new(
                 enc.d_model,
                 enc.n_heads,
@@ -47,7 +44,53 @@ impl ModelConfig {
             .with_norm_first(self.norm_first)
             .with_layer_norm_eps(self.layer_norm_eps)
             .init(device),
-            adapter: AdapterModuleConfig::new(self.adapter.kind, enc.d_model, dec.d_model)
+        });
+        Ok(self.assemble(source, enc.d_model, vocab.target, device))
+    }
+
+    /// Builds the model with a BERT encoder of `bert`'s shape (randomly initialised: load the
+    /// pre-trained weights into [`Seq2Seq::source`] with [`BertEncoder::load`]).
+    pub fn init_with_bert<B: Backend>(
+        &self,
+        bert: &BertConfig,
+        target_vocab: usize,
+        device: &B::Device,
+    ) -> Result<Seq2Seq<B>, ConfigError> {
+        self.validate_with_bert(bert, target_vocab)?;
+        let source = SourceEncoder::Bert(bert.init(device));
+        Ok(self.assemble(source, bert.hidden_size, target_vocab, device))
+    }
+
+    fn token_embedding<B: Backend>(
+        &self,
+        vocab_size: usize,
+        d_model: usize,
+        device: &B::Device,
+    ) -> TokenEmbedding<B> {
+        TokenEmbeddingConfig::new(vocab_size, d_model, self.max_positions, self.positions)
+            .with_dropout(self.dropout)
+            .init(device)
+    }
+
+    /// Adapter, decoder and output layer around a source encoder of width `d_encoder`.
+    fn assemble<B: Backend>(
+        &self,
+        source: SourceEncoder<B>,
+        d_encoder: usize,
+        target_vocab: usize,
+        device: &B::Device,
+    ) -> Seq2Seq<B> {
+        let dec = &self.decoder;
+        let output = (!self.tie_output_embedding).then(|| {
+            LinearConfig::new(dec.d_model, target_vocab)
+                .with_bias(false)
+                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+                .init(device)
+        });
+        Seq2Seq {
+            source,
+            target_embedding: self.token_embedding(target_vocab, dec.d_model, device),
+            adapter: AdapterModuleConfig::new(self.adapter.kind, d_encoder, dec.d_model)
                 .with_d_hidden(self.adapter.d_hidden)
                 .with_layer_norm_eps(self.layer_norm_eps)
                 .init(device),
@@ -65,16 +108,45 @@ impl ModelConfig {
             .init(device),
             output,
             label_smoothing: 0.0,
-        })
+        }
+    }
+}
+
+/// The source side: a Transformer trained from scratch on its own vocabulary, or a
+/// pre-trained BERT reading `[CLS] … [SEP]` WordPiece ids.
+#[derive(Module, Debug)]
+pub enum SourceEncoder<B: Backend> {
+    Transformer(TransformerSource<B>),
+    Bert(BertEncoder<B>),
+}
+
+/// Source token embedding (with positions) and the Transformer encoder stack.
+#[derive(Module, Debug)]
+pub struct TransformerSource<B: Backend> {
+    pub embedding: TokenEmbedding<B>,
+    pub encoder: TransformerEncoder<B>,
+}
+
+impl<B: Backend> SourceEncoder<B> {
+    /// Contextual states of the source tokens.
+    ///
+    /// # Shapes
+    /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    /// - output: `[batch_size, src_len, d_encoder]`
+    pub fn forward(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
+        match self {
+            Self::Transformer(t) => t.encoder.forward(t.embedding.forward(source, 0), pad_mask),
+            Self::Bert(bert) => bert.forward(source, pad_mask),
+        }
     }
 }
 
 /// Encoder → adapter → decoder → vocabulary logits.
 #[derive(Module, Debug)]
 pub struct Seq2Seq<B: Backend> {
-    pub source_embedding: TokenEmbedding<B>,
+    /// Source embedding and encoder (Transformer or pre-trained BERT).
+    pub source: SourceEncoder<B>,
     pub target_embedding: TokenEmbedding<B>,
-    pub encoder: TransformerEncoder<B>,
     pub adapter: Adapter<B>,
     pub decoder: TransformerDecoder<B>,
     /// Untied output projection; `None` when tied to the target embedding.
@@ -109,8 +181,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// flag survives loading a checkpoint into the frozen model, so a resumed run stays frozen.
     pub fn freeze_encoder(self) -> Self {
         Self {
-            source_embedding: self.source_embedding.no_grad(),
-            encoder: self.encoder.no_grad(),
+            source: self.source.no_grad(),
             ..self
         }
     }
@@ -121,8 +192,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
     /// - output: `[batch_size, src_len, d_decoder]`
     pub fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
-        let x = self.source_embedding.forward(source, 0);
-        self.adapter.forward(self.encoder.forward(x, pad_mask))
+        self.adapter.forward(self.source.forward(source, pad_mask))
     }
 
     /// Teacher-forced decoding of every target position at once.

@@ -130,7 +130,8 @@ pub struct TrainingConfig {
     pub adam_beta2: f32,
     /// Adam ε. Default: 1e-9.
     pub adam_epsilon: f32,
-    /// Clip the global gradient norm to this value; 0 disables. Default: 1.0.
+    /// Clip each parameter's gradient to this L2 norm (burn clips tensor by tensor, not by the
+    /// global norm); 0 disables. Default: 1.0.
     pub grad_clip_norm: f32,
     /// Label smoothing ε. Default: 0.1.
     pub label_smoothing: f64,
@@ -145,6 +146,14 @@ pub struct TrainingConfig {
     /// Keep the source embedding and the encoder fixed (no gradients, no updates); the adapter,
     /// decoder and output projection train. Default: false.
     pub freeze_encoder: bool,
+    /// With `freeze_encoder`: the encoder trains again from this epoch on (it is frozen for the
+    /// first N epochs, e.g. while the decoder of a pre-trained BERT encoder warms up). Must be
+    /// less than `epochs`. Default: none (frozen throughout).
+    pub unfreeze_encoder_after: Option<usize>,
+    /// The source encoder's learning rate as a multiple of the scheduled one (the adapter,
+    /// decoder and output use the schedule as is), e.g. 0.1 to fine-tune a pre-trained BERT
+    /// gently. Default: 1.0.
+    pub encoder_lr_scale: f64,
     /// Validation pairs (the first N) translated with `[generation]` in every validation epoch;
     /// their corpus BLEU is a metric next to the loss. 0 turns it off. Default: 200.
     pub bleu_pairs: usize,
@@ -170,6 +179,8 @@ impl Default for TrainingConfig {
             samples: 3,
             bleu_pairs: 200,
             freeze_encoder: false,
+            unfreeze_encoder_after: None,
+            encoder_lr_scale: 1.0,
         }
     }
 }
@@ -231,12 +242,23 @@ impl ExperimentConfig {
         d.length_limits()
             .validate()
             .map_err(|e| invalid(format!("data: {e}")))?;
-        let longest = d.max_source_len.max(d.max_target_len);
+        // A BERT encoder has its own position table (checked against its config.json when the
+        // run starts); model.max_positions covers the target side only.
+        let longest = match self.model.bert {
+            Some(_) => d.max_target_len,
+            None => d.max_source_len.max(d.max_target_len),
+        };
         if longest > self.model.max_positions {
             return Err(invalid(format!(
                 "data length limits ({longest}) exceed model.max_positions ({})",
                 self.model.max_positions
             )));
+        }
+        if self.model.bert.is_some() && d.tokenizer.joint {
+            return Err(invalid(
+                "data.tokenizer.joint = true cannot share a vocabulary with a pre-trained BERT \
+                 encoder; set joint = false (the BPE is then trained on the targets only)",
+            ));
         }
         if d.tokenizer.vocab_size < MIN_VOCAB_SIZE {
             return Err(invalid(format!(
@@ -270,6 +292,24 @@ impl ExperimentConfig {
         if t.grad_clip_norm < 0.0 {
             return Err(invalid(
                 "training.grad_clip_norm must be 0 (off) or positive",
+            ));
+        }
+        match t.unfreeze_encoder_after {
+            Some(_) if !t.freeze_encoder => {
+                return Err(invalid(
+                    "training.unfreeze_encoder_after needs training.freeze_encoder = true",
+                ))
+            }
+            Some(n) if n == 0 || n >= t.epochs => return Err(invalid(format!(
+                "training.unfreeze_encoder_after must be between 1 and epochs - 1 ({}), got {n}",
+                t.epochs.saturating_sub(1)
+            ))),
+            _ => {}
+        }
+        if !(t.encoder_lr_scale.is_finite() && t.encoder_lr_scale > 0.0) {
+            return Err(invalid(
+                "training.encoder_lr_scale must be greater than 0 (use freeze_encoder to keep \
+                 the encoder fixed)",
             ));
         }
         if t.keep_checkpoints == 0 {
@@ -358,6 +398,38 @@ mod tests {
         let mut c = ExperimentConfig::from_toml(MINIMAL).unwrap();
         c.data.train = Some("x.tsv".into());
         assert!(c.validate().unwrap_err().to_string().contains("exclusive"));
+    }
+
+    #[test]
+    fn bert_and_encoder_schedule_keys_are_checked() {
+        let bert = format!(
+            "{MINIMAL}[data.tokenizer]\njoint = false\n[model]\nbert = \"minilm-l6\"\n\
+             [model.adapter]\nkind = \"linear\"\n"
+        );
+        let c = ExperimentConfig::from_toml(&bert).unwrap();
+        c.validate().unwrap();
+        let msg = |c: &ExperimentConfig| c.validate().unwrap_err().to_string();
+        let mut joint = c.clone();
+        joint.data.tokenizer.joint = true;
+        assert!(msg(&joint).contains("joint = false"), "{}", msg(&joint));
+        let mut encoder = c.clone();
+        encoder.model.encoder.n_layers = 2;
+        assert!(msg(&encoder).contains("model.encoder does not apply"));
+        // The source limit is the BERT's business (512 positions), not model.max_positions.
+        let mut long = c.clone();
+        long.data.max_source_len = 500;
+        long.validate().unwrap();
+
+        let mut t = c.clone();
+        t.training.unfreeze_encoder_after = Some(2);
+        assert!(msg(&t).contains("needs training.freeze_encoder"));
+        t.training.freeze_encoder = true;
+        t.training.epochs = 2;
+        assert!(msg(&t).contains("between 1 and epochs - 1 (1), got 2"));
+        t.training.epochs = 3;
+        t.validate().unwrap();
+        t.training.encoder_lr_scale = 0.0;
+        assert!(msg(&t).contains("encoder_lr_scale must be greater than 0"));
     }
 
     #[test]

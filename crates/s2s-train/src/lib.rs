@@ -3,6 +3,7 @@
 //! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
 
 pub mod experiment;
+pub mod optim;
 pub mod recorder;
 pub mod renderer;
 pub mod run;
@@ -13,9 +14,13 @@ pub mod validation;
 pub use experiment::{
     resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
 };
+pub use optim::EncoderLrOptimizer;
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
-pub use run::{load_data, load_model, train, PreparedData, Sample, TrainOptions, TrainReport};
+pub use run::{
+    init_model, load_data, load_model, resolve_encoder, train, PreparedData, Sample, TrainOptions,
+    TrainReport,
+};
 pub use step::Seq2SeqLearner;
 pub use translate::{best_texts, source_ids, translate, Translation};
 pub use validation::{BleuDecoder, BleuMetric};
@@ -31,6 +36,8 @@ pub enum TrainError {
     Data(#[from] s2s_data::DataError),
     #[error(transparent)]
     Model(#[from] s2s_model::ConfigError),
+    #[error(transparent)]
+    Bert(#[from] s2s_model::BertError),
     #[error(transparent)]
     Generate(#[from] s2s_generate::GenerateError),
     #[error(

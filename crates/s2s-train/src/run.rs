@@ -23,10 +23,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use s2s_data::{SentencePair, Seq2SeqBatcher, TokenizedPair, TokenizerPair};
-use s2s_model::{special, ModelConfig, Seq2Seq};
+use s2s_model::{special, BertConfig, ModelConfig, Seq2Seq, SourceEncoder};
 use serde::Serialize;
 
 use crate::experiment::{DataConfig, ExperimentConfig};
+use crate::optim::EncoderLrOptimizer;
 use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
 use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
 
@@ -43,6 +44,20 @@ pub struct PreparedData {
     pub valid: Vec<SentencePair>,
     /// Held-out pairs for the sample translations (may be empty).
     pub test: Vec<SentencePair>,
+    /// The pre-trained BERT directory when `model.bert` is set ([`resolve_encoder`]).
+    pub bert: Option<PathBuf>,
+}
+
+/// The directory of the pre-trained BERT that `model.bert` names (a known name is fetched and
+/// extracted under `data_dir` first if it is missing), or `None` without one.
+pub fn resolve_encoder(
+    model: &ModelConfig,
+    data_dir: &Path,
+) -> Result<Option<PathBuf>, TrainError> {
+    match &model.bert {
+        Some(name) => Ok(Some(s2s_data::resolve_bert(name, data_dir)?)),
+        None => Ok(None),
+    }
 }
 
 /// Reads the pairs a `[data]` section names, preparing a named corpus under `data_dir` first if
@@ -73,6 +88,7 @@ pub fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, T
             Some(path) => s2s_data::read_pairs(&path)?,
             None => Vec::new(),
         },
+        bert: None,
     })
 }
 
@@ -169,16 +185,60 @@ pub fn train<B: AutodiffBackend>(
     std::fs::create_dir_all(run_dir).map_err(io("create", run_dir))?;
     s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
 
+    // A pre-trained BERT encoder: its config.json is copied into the run directory (with its
+    // tokenizer, below) so the run can be resumed, evaluated and served without the cache.
+    let bert = match (&config.model.bert, resume_from) {
+        (None, _) => None,
+        (Some(_), Some(_)) => Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?),
+        (Some(name), None) => {
+            let dir = data.bert.as_deref().ok_or_else(|| {
+                TrainError::Config(format!(
+                    "model.bert = \"{name}\" was not resolved to a directory before training"
+                ))
+            })?;
+            let text = std::fs::read(dir.join("config.json"))
+                .map_err(io("read", &dir.join("config.json")))?;
+            s2s_data::write_atomic(&run_dir.join(BERT_CONFIG_FILE), &text)?;
+            Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?)
+        }
+    };
+    if let Some(bert) = &bert {
+        if config.data.max_source_len > bert.max_position_embeddings {
+            return Err(TrainError::Config(format!(
+                "data.max_source_len ({}) exceeds the BERT's {} positions",
+                config.data.max_source_len, bert.max_position_embeddings
+            )));
+        }
+    }
+
     let tokenizers = if resume_from.is_some() {
         TokenizerPair::load(run_dir)?
     } else {
         let t = &config.data.tokenizer;
-        tracing::info!(
-            "training a byte-level BPE tokenizer (vocabulary {}) on {} pairs",
-            t.vocab_size,
-            data.train.len()
-        );
-        let tokenizers = TokenizerPair::train(&data.train, t.joint, t.vocab_size, t.min_frequency)?;
+        let tokenizers = match &data.bert {
+            Some(dir) if bert.is_some() => {
+                tracing::info!(
+                    "source: the BERT's WordPiece tokenizer; training a byte-level BPE \
+                     (vocabulary {}) on the {} targets",
+                    t.vocab_size,
+                    data.train.len()
+                );
+                TokenizerPair::train_target(
+                    s2s_data::BertTokenizer::load(dir)?,
+                    &data.train,
+                    t.vocab_size,
+                    t.min_frequency,
+                )?
+            }
+            _ => {
+                tracing::info!(
+                    "training a byte-level BPE tokenizer (vocabulary {}) on {} pairs",
+                    t.vocab_size,
+                    data.train.len()
+                );
+                TokenizerPair::train(&data.train, t.joint, t.vocab_size, t.min_frequency)?
+            }
+        };
         tokenizers.save(run_dir)?;
         tokenizers
     };
@@ -204,11 +264,7 @@ pub fn train<B: AutodiffBackend>(
         .iter()
         .zip(&valid_stats.kept_indices)
         .take(config.training.bleu_pairs)
-        .map(|(item, &index)| {
-            let mut source = item.source.clone();
-            source.push(special::EOS);
-            (source, data.valid[index].target.clone())
-        })
+        .map(|(item, &index)| (item.source.clone(), data.valid[index].target.clone()))
         .collect();
     let valid_dataset: Vec<ValidItem> = valid_items
         .iter()
@@ -224,98 +280,67 @@ pub fn train<B: AutodiffBackend>(
     });
 
     let t = &config.training;
-    B::seed(&device, t.seed);
-    let model = config
-        .model
-        .init::<B>(vocab, &device)?
-        .with_label_smoothing(t.label_smoothing);
-    let model = if t.freeze_encoder {
-        let frozen = model.source_embedding.num_params() + model.encoder.num_params();
-        tracing::info!("freezing the source embedding and encoder ({frozen} parameters)");
-        model.freeze_encoder()
-    } else {
-        model
+    // The encoder is frozen for the whole run, for the first `unfreeze_encoder_after` epochs
+    // (then the run continues from that epoch's checkpoint with the encoder trainable), or never.
+    let phases: Vec<(usize, bool)> = match (t.freeze_encoder, t.unfreeze_encoder_after) {
+        (true, Some(n)) => vec![(n, true), (t.epochs, false)],
+        (frozen, _) => vec![(t.epochs, frozen)],
     };
-    let parameters = model.num_params();
-    tracing::info!(
-        "model: {parameters} parameters, vocab {vocab:?}, {} train / {} valid pairs",
-        train_items.len(),
-        valid_items.len()
-    );
-
-    let optimizer = AdamConfig::new()
-        .with_beta_1(t.adam_beta1)
-        .with_beta_2(t.adam_beta2)
-        .with_epsilon(t.adam_epsilon)
-        .with_grad_clipping(
-            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
-        )
-        .init();
-    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
-        .with_warmup_steps(t.warmup_steps)
-        .with_model_size(config.model.decoder.d_model)
-        .init()
-        .map_err(TrainError::Schedule)?;
-
-    let train_loader = s2s_data::training_loader::<B>(
-        train_items,
-        t.batch_size,
-        t.bucket_pool,
-        t.seed,
-        device.clone(),
-    );
-    let valid_loader = DataLoaderBuilder::new(ValidBatcher)
-        .batch_size(t.batch_size)
-        .set_device(device.clone())
-        .build(InMemDataset::new(valid_dataset));
-
     let recorder = RunRecorder::default();
-    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
-        .metrics((
-            LossMetric::new(),
-            AccuracyMetric::new().with_pad_token(special::PAD as usize),
-            PerplexityMetric::new().with_pad_token(special::PAD as usize),
-        ))
-        .metric_train_numeric(LearningRateMetric::new())
-        .with_file_checkpointer(recorder.clone())
-        .with_checkpointing_strategy(
-            ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
-                .add(MetricCheckpointingStrategy::new(
-                    &LossMetric::<B>::new(),
-                    Aggregate::Mean,
-                    Direction::Lowest,
-                    Split::Valid,
-                ))
-                .build(),
-        )
-        .with_application_logger(None)
-        .num_epochs(t.epochs)
-        .summary();
-    if bleu_decoder.is_some() {
-        training = training.metric_valid_numeric(BleuMetric::new());
-    }
-    if t.grad_accumulation > 1 {
-        training = training.grads_accumulation(t.grad_accumulation);
-    }
-    if !options.tui {
-        training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
-    }
-    if let Some(epoch) = resume_from {
-        tracing::info!("resuming from the checkpoint of epoch {epoch}");
-        training = training.checkpoint(epoch);
-    }
-    let interrupter = training.interrupter();
-    let learner = Learner::new(
-        Seq2SeqLearner {
+    let mut start = resume_from.unwrap_or(0);
+    let mut parameters = 0;
+    let mut interrupted = false;
+    let mut trained = None;
+    for (end, frozen) in phases {
+        if end <= start && end < t.epochs {
+            continue;
+        }
+        B::seed(&device, t.seed);
+        let mut model = init_model::<B>(&config.model, bert.as_ref(), vocab, &device)?
+            .with_label_smoothing(t.label_smoothing);
+        if start == 0 {
+            if let (SourceEncoder::Bert(encoder), Some(dir)) = (&model.source, &data.bert) {
+                let path = dir.join("model.safetensors");
+                tracing::info!("loading the pre-trained encoder from {}", path.display());
+                model.source = SourceEncoder::Bert(encoder.clone().load(&path)?);
+            }
+        }
+        if frozen {
+            tracing::info!(
+                "freezing the source encoder ({} parameters) for epochs {}..={end}",
+                model.source.num_params(),
+                start + 1
+            );
+            model = model.freeze_encoder();
+        }
+        parameters = model.num_params();
+        tracing::info!(
+            "model: {parameters} parameters, vocab {vocab:?}, {} train / {} valid pairs",
+            train_items.len(),
+            valid_items.len()
+        );
+        let (model, stopped) = launch::<B>(
+            config,
+            run_dir,
             model,
-            bleu: bleu_decoder.clone(),
-        },
-        optimizer,
-        scheduler,
-    );
-    let result = training.launch(learner);
-    let model: Seq2Seq<B::InnerBackend> = result.model.model;
+            Phase { start, end },
+            train_items.clone(),
+            valid_dataset.clone(),
+            bleu_decoder.clone(),
+            &recorder,
+            &device,
+            options,
+        )?;
+        trained = Some(model);
+        start = end;
+        if stopped {
+            interrupted = true;
+            break;
+        }
+    }
+    let Some(model) = trained else {
+        return Err(TrainError::NothingToResume(run_dir.to_path_buf()));
+    };
     model
         .clone()
         .save_file(run_dir.join(MODEL_FILE), &recorder)
@@ -380,13 +405,136 @@ pub fn train<B: AutodiffBackend>(
         valid_chrf,
         decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
-        interrupted: interrupter.should_stop(),
+        interrupted,
         samples,
     };
     s2s_data::write_atomic(&run_dir.join("report.md"), report.to_markdown().as_bytes())?;
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     s2s_data::write_atomic(&run_dir.join("report.json"), json.as_bytes())?;
     Ok(report)
+}
+
+/// File name of the BERT's `config.json` copied into a run directory.
+pub const BERT_CONFIG_FILE: &str = "bert-config.json";
+
+/// Builds the model a config describes: a Transformer encoder, or a BERT of `bert`'s shape
+/// (randomly initialised; the caller loads the pre-trained or checkpointed weights).
+pub fn init_model<B: Backend>(
+    config: &ModelConfig,
+    bert: Option<&BertConfig>,
+    vocab: s2s_model::VocabSizes,
+    device: &B::Device,
+) -> Result<Seq2Seq<B>, TrainError> {
+    match bert {
+        Some(bert) => {
+            if vocab.source > bert.vocab_size {
+                return Err(TrainError::Config(format!(
+                    "the source tokenizer has {} ids but the BERT embeds only {}",
+                    vocab.source, bert.vocab_size
+                )));
+            }
+            Ok(config.init_with_bert(bert, vocab.target, device)?)
+        }
+        None => Ok(config.init(vocab, device)?),
+    }
+}
+
+/// Epochs `start + 1 ..= end` of one launch of burn-train's learner.
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    start: usize,
+    end: usize,
+}
+
+/// Runs burn-train's learner over one phase (resuming from the checkpoint of `phase.start`
+/// when it is not 0). Returns the trained model and whether training was interrupted.
+#[allow(clippy::too_many_arguments)]
+fn launch<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    run_dir: &Path,
+    model: Seq2Seq<B>,
+    phase: Phase,
+    train_items: Vec<TokenizedPair>,
+    valid_dataset: Vec<ValidItem>,
+    bleu_decoder: Option<BleuDecoder>,
+    recorder: &RunRecorder,
+    device: &B::Device,
+    options: TrainOptions,
+) -> Result<(Seq2Seq<B::InnerBackend>, bool), TrainError> {
+    let t = &config.training;
+    let adam = AdamConfig::new()
+        .with_beta_1(t.adam_beta1)
+        .with_beta_2(t.adam_beta2)
+        .with_epsilon(t.adam_epsilon)
+        .with_grad_clipping(
+            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+        )
+        .init();
+    let optimizer = EncoderLrOptimizer::new(adam, t.encoder_lr_scale);
+    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
+        .with_warmup_steps(t.warmup_steps)
+        .with_model_size(config.model.decoder.d_model)
+        .init()
+        .map_err(TrainError::Schedule)?;
+
+    let train_loader = s2s_data::training_loader::<B>(
+        train_items,
+        t.batch_size,
+        t.bucket_pool,
+        t.seed,
+        device.clone(),
+    );
+    let valid_loader = DataLoaderBuilder::new(ValidBatcher)
+        .batch_size(t.batch_size)
+        .set_device(device.clone())
+        .build(InMemDataset::new(valid_dataset));
+
+    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+        .metrics((
+            LossMetric::new(),
+            AccuracyMetric::new().with_pad_token(special::PAD as usize),
+            PerplexityMetric::new().with_pad_token(special::PAD as usize),
+        ))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(recorder.clone())
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
+        .with_application_logger(None)
+        .num_epochs(phase.end)
+        .summary();
+    if bleu_decoder.is_some() {
+        training = training.metric_valid_numeric(BleuMetric::new());
+    }
+    if t.grad_accumulation > 1 {
+        training = training.grads_accumulation(t.grad_accumulation);
+    }
+    if !options.tui {
+        training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
+    }
+    if phase.start > 0 {
+        tracing::info!("resuming from the checkpoint of epoch {}", phase.start);
+        training = training.checkpoint(phase.start);
+    }
+    let interrupter = training.interrupter();
+    let learner = Learner::new(
+        Seq2SeqLearner {
+            model,
+            bleu: bleu_decoder,
+        },
+        optimizer,
+        scheduler,
+    );
+    let result = training.launch(learner);
+    Ok((result.model.model, interrupter.should_stop()))
 }
 
 /// A short name of a decoding strategy for reports (`greedy`, `beam 4 (α 0.6)`, `sampling …`).
@@ -494,8 +642,11 @@ pub fn load_model<B: Backend>(
     }
     let tokenizers = TokenizerPair::load(run_dir)?;
     let vocab = tokenizers.vocab_sizes();
-    let model = model_config
-        .init::<B>(vocab, device)?
+    let bert = match model_config.bert {
+        Some(_) => Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?),
+        None => None,
+    };
+    let model = init_model::<B>(model_config, bert.as_ref(), vocab, device)?
         .load_file(run_dir.join(MODEL_FILE), &RunRecorder::default(), device)
         .map_err(|e| TrainError::Weights {
             path: weights,

@@ -1,9 +1,8 @@
 //! Sentences in, sentences out: tokenize, generate with any strategy, detokenize.
 
 use burn::prelude::*;
-use s2s_data::{Seq2SeqTokenizer, TokenizerPair};
+use s2s_data::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};
 use s2s_generate::{GenerationConfig, Hypothesis, Seq2Seq as Decodable};
-use s2s_model::special;
 use serde::Serialize;
 
 use crate::TrainError;
@@ -22,17 +21,15 @@ pub struct Translation {
     pub log_prob: f64,
 }
 
-/// Model input ids of a source sentence: its tokens cut to `max_source_len - 1`, then `</s>`,
-/// exactly as the training batcher builds them.
+/// Model input ids of a source sentence: its tokens cut so that, with the specials (`</s>`, or
+/// `[CLS]`/`[SEP]` for a BERT encoder), the input holds at most `max_source_len` ids, exactly
+/// as training builds them.
 pub fn source_ids(
-    tokenizer: &Seq2SeqTokenizer,
+    tokenizer: &SourceTokenizer,
     sentence: &str,
     max_source_len: usize,
 ) -> Result<Vec<u32>, TrainError> {
-    let mut ids = tokenizer.encode(sentence)?;
-    ids.truncate(max_source_len.saturating_sub(1));
-    ids.push(special::EOS);
-    Ok(ids)
+    Ok(tokenizer.input_ids(sentence, max_source_len)?)
 }
 
 /// Turns hypotheses into detokenized translations.
@@ -60,7 +57,7 @@ pub fn detokenize(
 /// Translates `sentences` with `config` (greedy, beam or sampling). Returns, per input line,
 /// its `num_return_sequences` translations (best first for beam search); a blank line gets no
 /// translation and costs no decoder call. Sources longer than `max_source_len` tokens (with
-/// `</s>`) are cut, as during training.
+/// specials) are cut, as during training.
 pub fn translate<B: Backend, M: Decodable<B>>(
     model: &M,
     tokenizers: &TokenizerPair,

@@ -15,7 +15,7 @@ use burn::train::{ItemLazy, SequenceOutput};
 use s2s_data::{Seq2SeqBatcher, Seq2SeqTokenizer, TokenizedPair};
 use s2s_eval::BleuStats;
 use s2s_generate::GenerationConfig;
-use s2s_model::{special, Seq2Seq, Seq2SeqBatch};
+use s2s_model::{Seq2Seq, Seq2SeqBatch};
 
 /// A validation pair; `reference` (the raw target text) is set on the pairs BLEU decodes.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct ValidItem {
 #[derive(Clone, Debug)]
 pub struct ValidBatch<B: Backend> {
     pub batch: Seq2SeqBatch<B>,
-    /// Model input ids (`… </s>`) and raw reference of each pair to translate.
+    /// Model input ids (specials included) and raw reference of each pair to translate.
     pub decode: Vec<(Vec<u32>, String)>,
 }
 
@@ -42,9 +42,7 @@ impl<B: Backend> Batcher<B, ValidItem, ValidBatch<B>> for ValidBatcher {
             .iter()
             .filter_map(|item| {
                 let reference = item.reference.clone()?;
-                let mut source = item.pair.source.clone();
-                source.push(special::EOS);
-                Some((source, reference))
+                Some((item.pair.source.clone(), reference))
             })
             .collect();
         let pairs = items.into_iter().map(|item| item.pair).collect();
