@@ -692,3 +692,78 @@ fn freeze_encoder_is_applied_from_the_config() {
         "bleu_pairs = 0 turns BLEU off"
     );
 }
+
+/// `tiny_config` with the pre-trained BERT at `bert` as the encoder (the `[model.encoder]`
+/// table dropped, a linear adapter, a target-only BPE).
+fn bert_config(bert: &Path, pairs: &Path, training: &str) -> String {
+    let config = tiny_config(pairs, pairs, training);
+    let (head, rest) = config.split_once("[model.encoder]").unwrap();
+    let (_, decoder) = rest.split_once("[model.decoder]").unwrap();
+    format!(
+        "{}bert = \"{}\"\n[model.adapter]\nkind = \"linear\"\n[model.decoder]{}",
+        head,
+        bert.display(),
+        decoder.replace("[data.tokenizer]\n", "[data.tokenizer]\njoint = false\n")
+    )
+}
+
+#[test]
+fn a_bert_encoder_trains_from_the_config_and_generate_uses_its_tokenizer() {
+    let Some(bert) = minilm_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = fixture("bible-en-fr-eight.tsv");
+    let config = dir.path().join("b2t.toml");
+    std::fs::write(
+        &config,
+        bert_config(
+            &bert,
+            &pairs,
+            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nbleu_pairs = 0\nsamples = 1\n",
+        )
+        .replace("name = \"tiny\"", "name = \"b2t\""),
+    )
+    .unwrap();
+    let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("loading the pre-trained encoder"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("freezing the source encoder"), "{stderr}");
+    let run = dir.path().join("runs/b2t");
+    let out = s2s(
+        &[
+            "generate",
+            "--run",
+            run.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+        Some("Jesus wept.\nThe Lord is my shepherd.\n"),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+
+    // A directory that is not a BERT, and a joint vocabulary, are one-sentence errors.
+    let broken = bert_config(dir.path(), &pairs, "epochs = 1\n")
+        .replace("name = \"tiny\"", "name = \"broken\"");
+    std::fs::write(&config, broken).unwrap();
+    let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
+    // (after the "training … into runs/broken" log line: the BERT is resolved by the run)
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("lacks config.json, model.safetensors"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let joint = bert_config(&bert, &pairs, "epochs = 1\n").replace("joint = false", "joint = true");
+    std::fs::write(&config, joint).unwrap();
+    let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
+    assert_user_error(&out, "joint = false");
+}

@@ -300,10 +300,12 @@ impl ExperimentConfig {
                     "training.unfreeze_encoder_after needs training.freeze_encoder = true",
                 ))
             }
-            Some(n) if n == 0 || n >= t.epochs => return Err(invalid(format!(
+            Some(n) if n == 0 || n >= t.epochs => {
+                return Err(invalid(format!(
                 "training.unfreeze_encoder_after must be between 1 and epochs - 1 ({}), got {n}",
                 t.epochs.saturating_sub(1)
-            ))),
+            )))
+            }
             _ => {}
         }
         if !(t.encoder_lr_scale.is_finite() && t.encoder_lr_scale > 0.0) {
