@@ -747,6 +747,32 @@ fn a_bert_encoder_trains_from_the_config_and_generate_uses_its_tokenizer() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 2);
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["source"].as_str(), Some("Jesus wept."));
+    assert!(first["hypotheses"][0]["ids"].is_array(), "{first}");
+
+    // --resume with a second epoch reads the saved WordPiece tokenizer and BERT config.
+    let two_epochs = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("epochs = 1", "epochs = 2");
+    std::fs::write(&config, two_epochs).unwrap();
+    let out = s2s(
+        &["train", config.to_str().unwrap(), "--resume"],
+        None,
+        dir.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resuming from the checkpoint of epoch 1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("loading the pre-trained encoder"),
+        "{stderr}"
+    );
+    assert!(run.join("checkpoint/model-2.mpk").is_file());
 
     // A directory that is not a BERT, and a joint vocabulary, are one-sentence errors.
     let broken = bert_config(dir.path(), &pairs, "epochs = 1\n")
