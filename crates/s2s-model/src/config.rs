@@ -328,6 +328,53 @@ mod tests {
     }
 
     #[test]
+    fn a_bert_encoder_replaces_the_encoder_section() {
+        let bert: crate::BertConfig = serde_json::from_str(
+            r#"{"vocab_size": 100, "hidden_size": 384, "num_hidden_layers": 1,
+                "num_attention_heads": 12, "intermediate_size": 64,
+                "max_position_embeddings": 32, "type_vocab_size": 2,
+                "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#,
+        )
+        .unwrap();
+        let mut c = ModelConfig {
+            bert: Some("minilm-l6".into()),
+            ..ModelConfig::default()
+        };
+        // The default decoder is 512 wide: "none" cannot map 384 to it.
+        let err = c.validate_with_bert(&bert, 100).unwrap_err().to_string();
+        assert!(
+            err.contains("hidden_size (384) == decoder.d_model (512)"),
+            "{err}"
+        );
+        c.adapter.kind = AdapterKind::Linear;
+        assert_eq!(c.validate_with_bert(&bert, 100), Ok(()));
+        assert!(
+            c.validate_with_bert(&bert, 3).is_err(),
+            "too small a target vocabulary"
+        );
+        // A scratch-encoder init refuses a BERT config, and the encoder section must stay out.
+        let vocab = VocabSizes {
+            source: 100,
+            target: 100,
+        };
+        let err = c
+            .init::<burn::backend::NdArray>(vocab, &Default::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("init_with_bert"), "{err}");
+        c.encoder.n_layers = 2;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("model.encoder does not apply"));
+        let plain = ModelConfig::default();
+        assert!(
+            plain.validate_with_bert(&bert, 100).is_err(),
+            "needs model.bert"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<ModelConfig>("[encoder]\nd_modle = 4\n").unwrap_err();
         assert!(err.to_string().contains("d_modle"), "{err}");

@@ -436,21 +436,36 @@ mod tests {
 
     #[test]
     fn every_shipped_config_parses_and_validates() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let config = ExperimentConfig::from_toml(&text)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                config
-                    .validate()
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                seen += 1;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut dirs = vec![root.join("configs")];
+        for entry in std::fs::read_dir(root.join("experiments")).unwrap() {
+            dirs.push(entry.unwrap().path());
+        }
+        let mut seen = Vec::new();
+        for dir in dirs.into_iter().filter(|d| d.is_dir()) {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let config = ExperimentConfig::from_toml(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    config
+                        .validate()
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+                }
             }
         }
-        assert!(seen >= 2, "configs/ holds the quickstart and base configs");
+        for expected in [
+            "quickstart.toml",
+            "bert2transformer-en-fr.toml",
+            "frozen.toml",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == expected),
+                "{expected} not in {seen:?}"
+            );
+        }
     }
 
     #[test]
