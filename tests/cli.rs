@@ -159,6 +159,13 @@ fn train_writes_a_run_and_generate_prints_one_line_per_input() {
     );
     // `--resume` with one more epoch continues from checkpoint 1 with the saved tokenizer.
     let tokenizer = std::fs::read(run.join("tokenizer.json")).unwrap();
+    let epoch1_logs: std::collections::HashMap<&str, String> = ["train", "valid"]
+        .into_iter()
+        .map(|split| {
+            let path = run.join(format!("{split}/epoch-1/Loss.log"));
+            (split, std::fs::read_to_string(path).unwrap())
+        })
+        .collect();
     std::fs::write(
         &config,
         tiny_config(
@@ -184,6 +191,16 @@ fn train_writes_a_run_and_generate_prints_one_line_per_input() {
         std::fs::read(run.join("tokenizer.json")).unwrap(),
         tokenizer
     );
+    // Epoch 2's metrics land in epoch-2/ and epoch 1's stay as they were (burn-train 0.21
+    // alone would write the first resumed epoch over epoch-1/).
+    for split in ["train", "valid"] {
+        let log = |epoch: usize| {
+            std::fs::read_to_string(run.join(format!("{split}/epoch-{epoch}/Loss.log")))
+                .unwrap_or_default()
+        };
+        assert_eq!(log(1), epoch1_logs[split], "{split}/epoch-1 was rewritten");
+        assert!(!log(2).is_empty(), "{split}/epoch-2 is missing");
+    }
     let resumed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     assert!(

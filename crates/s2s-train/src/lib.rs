@@ -3,6 +3,7 @@
 //! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
 
 pub mod experiment;
+pub mod logger;
 pub mod optim;
 pub mod recorder;
 pub mod renderer;

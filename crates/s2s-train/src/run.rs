@@ -27,6 +27,7 @@ use s2s_model::{special, BertConfig, ModelConfig, Seq2Seq, SourceEncoder};
 use serde::Serialize;
 
 use crate::experiment::{DataConfig, ExperimentConfig};
+use crate::logger::ResumedFileLogger;
 use crate::optim::EncoderLrOptimizer;
 use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
 use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
@@ -490,6 +491,7 @@ fn launch<B: AutodiffBackend>(
         .build(InMemDataset::new(valid_dataset));
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+        .with_metric_logger(ResumedFileLogger::new(run_dir, phase.start))
         .metrics((
             LossMetric::new(),
             AccuracyMetric::new().with_pad_token(special::PAD as usize),

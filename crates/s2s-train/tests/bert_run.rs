@@ -145,6 +145,21 @@ encoder_lr_scale = 0.5
         assert!(run_dir.join(file).is_file(), "{file} is missing");
     }
 
+    // Metric logs: the learner relaunched for epoch 2 writes epoch-2/, not over epoch-1/.
+    let losses = |split: &str, epoch: usize| {
+        std::fs::read_to_string(run_dir.join(format!("{split}/epoch-{epoch}/Loss.log")))
+            .unwrap_or_else(|e| panic!("{split}/epoch-{epoch}/Loss.log: {e}"))
+    };
+    for split in ["train", "valid"] {
+        assert_eq!(
+            losses(split, 1).lines().count(),
+            2,
+            "{split}: 8 pairs, batches of 4"
+        );
+        assert_eq!(losses(split, 2).lines().count(), 2, "{split}");
+        assert_ne!(losses(split, 1), losses(split, 2), "{split}");
+    }
+
     let device = Default::default();
     let pretrained = BertConfig::load(&bert_dir)
         .unwrap()
