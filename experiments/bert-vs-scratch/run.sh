@@ -18,3 +18,7 @@ done
 python3 "$here/plot_runs.py" --out "$here" --title "bible-en-fr: pre-trained BERT vs from scratch" \
   scratch=runs/bert-vs-scratch/scratch frozen=runs/bert-vs-scratch/frozen \
   fine-tuned=runs/bert-vs-scratch/finetuned staged=runs/bert-vs-scratch/staged
+# A PNG copy for viewers without SVG support (librsvg2-bin).
+if command -v rsvg-convert > /dev/null; then
+  rsvg-convert -o "$here/curves.png" "$here/curves.svg"
+fi
