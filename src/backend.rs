@@ -41,11 +41,23 @@ impl BackendKind {
     }
 }
 
-/// Backends compiled into this binary.
+/// Backends compiled into this binary, in the order `s2s backends` lists them.
 pub fn compiled() -> Vec<BackendKind> {
     let mut kinds = Vec::new();
     if cfg!(feature = "ndarray") {
         kinds.push(BackendKind::Ndarray);
+    }
+    if cfg!(feature = "flex") {
+        kinds.push(BackendKind::Flex);
+    }
+    if cfg!(feature = "wgpu") {
+        kinds.push(BackendKind::Wgpu);
+    }
+    if cfg!(feature = "tch") {
+        kinds.push(BackendKind::Tch);
+    }
+    if cfg!(feature = "cuda") {
+        kinds.push(BackendKind::Cuda);
     }
     kinds
 }
@@ -55,9 +67,14 @@ pub fn ensure_compiled(kind: BackendKind) -> anyhow::Result<()> {
     if compiled().contains(&kind) {
         return Ok(());
     }
+    let setup = match kind {
+        BackendKind::Tch => " (libtorch first: scripts/setup-tch.sh, see docs/backends.md)",
+        BackendKind::Wgpu => " (without a GPU: scripts/setup-lavapipe.sh, see docs/backends.md)",
+        _ => "",
+    };
     anyhow::bail!(
         "the {kind} backend is not compiled into this binary; rebuild with `cargo build \
-         --release --features {kind}`"
+         --release --features {kind}`{setup}"
     )
 }
 
@@ -67,13 +84,34 @@ pub trait BackendTask {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
 }
 
-/// Runs `task` on the backend `kind`, or explains which cargo feature would enable it.
+/// The device a backend runs on: the default one, except libtorch, which takes the first CUDA
+/// GPU when libtorch sees one and the CPU otherwise.
+#[cfg(feature = "tch")]
+pub fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
+    if tch::Cuda::is_available() {
+        burn::backend::libtorch::LibTorchDevice::Cuda(0)
+    } else {
+        burn::backend::libtorch::LibTorchDevice::Cpu
+    }
+}
+
+/// Runs `task` on the backend `kind`, or explains which cargo feature would enable it. This is
+/// the one place where a backend name becomes a Burn backend type; all of them compute in f32.
 pub fn dispatch<T: BackendTask>(kind: BackendKind, task: T) -> anyhow::Result<T::Output> {
+    use burn::backend::Autodiff;
     match kind {
         #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => {
-            task.run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(Default::default())
+            task.run::<Autodiff<burn::backend::NdArray<f32>>>(Default::default())
         }
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => task.run::<Autodiff<burn::backend::Flex>>(Default::default()),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => task.run::<Autodiff<burn::backend::Wgpu<f32>>>(Default::default()),
+        #[cfg(feature = "tch")]
+        BackendKind::Tch => task.run::<Autodiff<burn::backend::LibTorch<f32>>>(tch_device()),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => task.run::<Autodiff<burn::backend::Cuda<f32>>>(Default::default()),
         #[allow(unreachable_patterns)]
         other => {
             ensure_compiled(other)?;

@@ -3,10 +3,14 @@
 #![allow(clippy::print_stdout)]
 
 mod backend;
+mod backends;
 mod bench;
+mod bench_backends;
+mod compare;
 mod encode;
 mod eval;
 mod generation_args;
+mod svg;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -120,10 +124,40 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
         backend: BackendKind,
     },
-    /// Benchmarks.
+    /// List the backends s2s knows: compiled into this binary or not, and whether each one
+    /// runs here (probed in a child process: a forward and backward pass on its default device).
+    Backends {
+        /// Seconds a probe may take (GPU backends compile kernels on first use).
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Probe one backend in this process and print its JSON line (what `s2s backends` runs
+        /// in each child process).
+        #[arg(long, value_enum, hide = true)]
+        probe: Option<BackendKind>,
+    },
+    /// Compare backends on one experiment config (`--config F --backends a,b`): training
+    /// tokens/s, greedy-decoding tokens/s, peak memory and loss after N steps, each backend in
+    /// its own process; a table and a bar chart in runs/bench-<timestamp>/. `decode`: decoding
+    /// speed of a trained run.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        command: BenchCommand,
+        command: Option<BenchCommand>,
+        #[command(flatten)]
+        backends: bench_backends::BackendBench,
+    },
+    /// Loss, perplexity and BLEU curves of several runs side by side (different backends or
+    /// configs): compare.svg and compare.md in --out, the table on stdout.
+    Compare {
+        /// Run directories written by `s2s train`.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output directory. Default: runs/compare-<UTC timestamp>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Batches averaged in the training-loss curve (and the table's last train loss).
+        #[arg(long, default_value_t = 50)]
+        smooth: usize,
     },
     /// Datasets.
     Data {
@@ -254,15 +288,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench {
             command:
-                BenchCommand::Decode {
+                Some(BenchCommand::Decode {
                     run,
                     bench,
                     backend,
-                },
+                }),
+            ..
         } => {
             init_logging(None, true)?;
             bench::decode(&run, bench, backend)
         }
+        Command::Bench {
+            command: None,
+            backends,
+        } => {
+            init_logging(None, true)?;
+            bench_backends::run(backends)
+        }
+        Command::Compare { runs, out, smooth } => compare::run(&runs, out, smooth),
+        Command::Backends { timeout, probe } => match probe {
+            Some(kind) => backends::probe(kind),
+            None => backends::list(std::time::Duration::from_secs(timeout)),
+        },
         Command::Data {
             command: DataCommand::Prepare { name, data_dir },
         } => {

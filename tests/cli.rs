@@ -810,3 +810,161 @@ fn a_bert_encoder_trains_from_the_config_and_generate_uses_its_tokenizer() {
     let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
     assert_user_error(&out, "joint = false");
 }
+
+#[test]
+fn backends_lists_every_backend_and_probes_the_compiled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = s2s(&["backends"], None, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let row = |name: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let ndarray = row("ndarray");
+    assert_eq!(&ndarray[1..3], ["yes", "usable"], "{stdout}");
+    let checksum: f64 = ndarray[4].parse().unwrap();
+    assert!(checksum.is_finite() && checksum > 0.0, "{stdout}");
+    for (name, compiled) in [
+        ("flex", cfg!(feature = "flex")),
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("tch", cfg!(feature = "tch")),
+        ("cuda", cfg!(feature = "cuda")),
+    ] {
+        let r = row(name);
+        if !compiled {
+            assert_eq!(r[1], "no", "{stdout}");
+            assert!(
+                r.join(" ").contains(&format!("--features {name}")),
+                "{stdout}"
+            );
+        } else if r[2] == "usable" {
+            // The same probe computes the same gradient sum on every backend.
+            let other: f64 = r[4].parse().unwrap();
+            assert!(
+                (other - checksum).abs() <= 1e-3 * checksum,
+                "{name}: {other} vs ndarray {checksum}\n{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_measures_each_backend_and_compare_plots_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    let train = fixture("bible-en-fr-train.tsv");
+    let valid = fixture("bible-en-fr-valid.tsv");
+    std::fs::write(
+        &config,
+        tiny_config(
+            &train,
+            &valid,
+            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\n",
+        ),
+    )
+    .unwrap();
+    let mut backends = vec!["ndarray"];
+    if cfg!(feature = "flex") {
+        backends.push("flex");
+    }
+    let list = backends.join(",");
+    let args = [
+        "bench",
+        "--config",
+        config.to_str().unwrap(),
+        "--backends",
+        &list,
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--decode-sentences",
+        "4",
+        "--decode-tokens",
+        "5",
+        "--out",
+        "bench-out",
+    ];
+    let out = s2s(&args, None, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("| ndarray |"), "{stdout}");
+    let bench = dir.path().join("bench-out");
+    let svg = std::fs::read_to_string(bench.join("bench.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("target tokens/s"));
+    assert!(bench.join("bench.md").is_file());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bench.join("bench.json")).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), backends.len());
+    let mut first_losses: Vec<f64> = Vec::new();
+    for (row, name) in rows.iter().zip(&backends) {
+        assert_eq!(row["backend"], *name);
+        let m = &row["measured"];
+        let r = &m["result"];
+        let losses: Vec<f64> = r["losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(losses.len(), 4, "1 warm-up + 3 timed steps");
+        assert!(r["train_tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert!(r["decode_tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["decode_tokens"], 20, "4 sentences × 5 forced tokens");
+        assert!(m["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+        // Same seed, weights and batches: the first loss agrees across backends.
+        match first_losses.first() {
+            None => first_losses.push(losses[0]),
+            Some(&l) => assert!((losses[0] - l).abs() < 1e-3, "{name}: {} vs {l}", losses[0]),
+        }
+    }
+    assert!(json["machine"]["logical_cpus"].as_u64().unwrap() >= 1);
+
+    // compare: a trained run's curves as a table and a chart.
+    let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s2s(
+        &["compare", "runs/tiny", "--out", "cmp", "--smooth", "5"],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("| tiny | ndarray | 1 |"), "{table}");
+    let svg = std::fs::read_to_string(dir.path().join("cmp/compare.svg")).unwrap();
+    assert!(
+        svg.contains("<polyline"),
+        "the training-loss curve is drawn"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("cmp/compare.md")).unwrap(),
+        table.split("\nwritten to").next().unwrap()
+    );
+
+    assert_user_error(
+        &s2s(&["compare", "runs/none"], None, dir.path()),
+        "not a run directory",
+    );
+    assert_user_error(&s2s(&["bench"], None, dir.path()), "needs --config");
+    if !cfg!(feature = "cuda") {
+        let out = s2s(
+            &[
+                "bench",
+                "--config",
+                config.to_str().unwrap(),
+                "--backends",
+                "cuda",
+            ],
+            None,
+            dir.path(),
+        );
+        assert_user_error(&out, "--features cuda");
+    }
+}

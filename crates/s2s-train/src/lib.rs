@@ -2,6 +2,7 @@
 //!
 //! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
 
+pub mod bench;
 pub mod experiment;
 pub mod logger;
 pub mod optim;
@@ -12,6 +13,7 @@ pub mod step;
 pub mod translate;
 pub mod validation;
 
+pub use bench::{bench, BenchOptions, BenchResult};
 pub use experiment::{
     resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
 };
@@ -19,8 +21,8 @@ pub use optim::EncoderLrOptimizer;
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
 pub use run::{
-    init_model, load_data, load_model, resolve_encoder, train, PreparedData, Sample, TrainOptions,
-    TrainReport,
+    build_tokenizers, init_model, load_data, load_model, resolve_encoder, train, PreparedData,
+    Sample, TrainOptions, TrainReport,
 };
 pub use step::Seq2SeqLearner;
 pub use translate::{best_texts, source_ids, translate, Translation};
@@ -53,6 +55,8 @@ pub enum TrainError {
     Weights { path: PathBuf, message: String },
     #[error("{0}")]
     Schedule(String),
+    #[error("the backend failed: {0}")]
+    Backend(String),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,

@@ -215,31 +215,7 @@ pub fn train<B: AutodiffBackend>(
     let tokenizers = if resume_from.is_some() {
         TokenizerPair::load(run_dir)?
     } else {
-        let t = &config.data.tokenizer;
-        let tokenizers = match &data.bert {
-            Some(dir) if bert.is_some() => {
-                tracing::info!(
-                    "source: the BERT's WordPiece tokenizer; training a byte-level BPE \
-                     (vocabulary {}) on the {} targets",
-                    t.vocab_size,
-                    data.train.len()
-                );
-                TokenizerPair::train_target(
-                    s2s_data::BertTokenizer::load(dir)?,
-                    &data.train,
-                    t.vocab_size,
-                    t.min_frequency,
-                )?
-            }
-            _ => {
-                tracing::info!(
-                    "training a byte-level BPE tokenizer (vocabulary {}) on {} pairs",
-                    t.vocab_size,
-                    data.train.len()
-                );
-                TokenizerPair::train(&data.train, t.joint, t.vocab_size, t.min_frequency)?
-            }
-        };
+        let tokenizers = build_tokenizers(config, &data)?;
         tokenizers.save(run_dir)?;
         tokenizers
     };
@@ -413,6 +389,39 @@ pub fn train<B: AutodiffBackend>(
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     s2s_data::write_atomic(&run_dir.join("report.json"), json.as_bytes())?;
     Ok(report)
+}
+
+/// The tokenizers a fresh run trains: the BERT's WordPiece on the source side and a target-only
+/// BPE when `data.bert` is resolved, else a BPE (joint or per side) on the training pairs.
+pub fn build_tokenizers(
+    config: &ExperimentConfig,
+    data: &PreparedData,
+) -> Result<TokenizerPair, TrainError> {
+    let t = &config.data.tokenizer;
+    Ok(match (&data.bert, &config.model.bert) {
+        (Some(dir), Some(_)) => {
+            tracing::info!(
+                "source: the BERT's WordPiece tokenizer; training a byte-level BPE \
+                 (vocabulary {}) on the {} targets",
+                t.vocab_size,
+                data.train.len()
+            );
+            TokenizerPair::train_target(
+                s2s_data::BertTokenizer::load(dir)?,
+                &data.train,
+                t.vocab_size,
+                t.min_frequency,
+            )?
+        }
+        _ => {
+            tracing::info!(
+                "training a byte-level BPE tokenizer (vocabulary {}) on {} pairs",
+                t.vocab_size,
+                data.train.len()
+            );
+            TokenizerPair::train(&data.train, t.joint, t.vocab_size, t.min_frequency)?
+        }
+    })
 }
 
 /// File name of the BERT's `config.json` copied into a run directory.

@@ -1,0 +1,452 @@
+//! `s2s bench --config <file> --backends ndarray,flex,…`: the same experiment on several
+//! backends in one run. Each backend runs in its own child process (`--worker <name>`), so that
+//! peak memory is its own and a crashing driver costs one row, not the whole benchmark.
+//! Results: a printed table, and `bench.md`, `bench.json` and `bench.svg` in
+//! `runs/bench-<timestamp>/`.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use burn::tensor::backend::AutodiffBackend;
+use s2s_train::{BenchOptions, BenchResult, ExperimentConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{compiled, dispatch, ensure_compiled, BackendKind, BackendTask};
+use crate::svg;
+
+/// What `s2s bench --config` takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BackendBench {
+    /// Experiment config to benchmark (its model, data, batch size, optimizer and schedule).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Backends to compare, comma-separated. Default: every backend compiled in.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub backends: Vec<BackendKind>,
+    /// Timed optimizer steps per backend (the median step time is reported).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps before them (allocation, kernel compilation, autotuning).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Validation sentences decoded greedily after training.
+    #[arg(long, default_value_t = 32)]
+    pub decode_sentences: usize,
+    /// Tokens generated per sentence (`</s>` suppressed until then).
+    #[arg(long, default_value_t = 32)]
+    pub decode_tokens: usize,
+    /// Output directory. Default: runs/bench-<UTC timestamp>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds one backend may take before it is stopped.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// Run one backend in this process and print its JSON line (what the parent runs in each
+    /// child process).
+    #[arg(long, value_enum, hide = true)]
+    pub worker: Option<BackendKind>,
+}
+
+/// One backend's line of JSON from its worker process.
+#[derive(Debug, Serialize, Deserialize)]
+struct WorkerLine {
+    backend: String,
+    device: String,
+    result: BenchResult,
+    /// Peak resident memory of the worker process (VmHWM), bytes; host memory only.
+    peak_rss_bytes: Option<u64>,
+}
+
+/// A row of the report: measured, or why not.
+#[derive(Debug, Serialize)]
+struct Row {
+    backend: String,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Measured(WorkerLine),
+    Failed(String),
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    config: String,
+    options: BenchOptions,
+    machine: Machine,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpu: String,
+    logical_cpus: usize,
+    memory_gib: Option<f64>,
+    os: String,
+    s2s: String,
+    burn: String,
+    date_utc: String,
+}
+
+struct WorkerTask<'a> {
+    kind: BackendKind,
+    config: &'a ExperimentConfig,
+    options: BenchOptions,
+}
+
+impl BackendTask for WorkerTask<'_> {
+    type Output = WorkerLine;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<WorkerLine> {
+        let data_dir = s2s_data::data_dir();
+        let mut data = s2s_train::load_data(&self.config.data, &data_dir)?;
+        data.bert = s2s_train::resolve_encoder(&self.config.model, &data_dir)?;
+        let device_name = crate::backends::describe_device::<B>(self.kind, &device);
+        // Weights drawn on ndarray (the default backend) when it is compiled in, so that every
+        // backend starts from the same ones.
+        #[cfg(feature = "ndarray")]
+        let result = s2s_train::bench::<B, burn::backend::NdArray<f32>>(
+            self.config,
+            &data,
+            self.options,
+            &device,
+            &Default::default(),
+        )?;
+        #[cfg(not(feature = "ndarray"))]
+        let result = s2s_train::bench::<B, B::InnerBackend>(
+            self.config,
+            &data,
+            self.options,
+            &device,
+            &device,
+        )?;
+        Ok(WorkerLine {
+            backend: self.kind.to_string(),
+            device: device_name,
+            result,
+            peak_rss_bytes: peak_rss(),
+        })
+    }
+}
+
+/// VmHWM of this process (Linux), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn options(args: &BackendBench) -> anyhow::Result<BenchOptions> {
+    if args.steps == 0 || args.decode_sentences == 0 || args.decode_tokens == 0 {
+        bail!("--steps, --decode-sentences and --decode-tokens must be at least 1");
+    }
+    Ok(BenchOptions {
+        warmup_steps: args.warmup,
+        steps: args.steps,
+        decode_sentences: args.decode_sentences,
+        decode_tokens: args.decode_tokens,
+    })
+}
+
+/// `s2s bench --config …`.
+pub fn run(args: BackendBench) -> anyhow::Result<()> {
+    let Some(config_path) = args.config.clone() else {
+        bail!("s2s bench needs --config <file> (or the `decode` subcommand)");
+    };
+    let config = crate::read_config(&config_path)?;
+    let options = options(&args)?;
+    if let Some(kind) = args.worker {
+        ensure_compiled(kind)?;
+        let line = dispatch(
+            kind,
+            WorkerTask {
+                kind,
+                config: &config,
+                options,
+            },
+        )?;
+        println!("{}", serde_json::to_string(&line)?);
+        return Ok(());
+    }
+    let kinds = if args.backends.is_empty() {
+        compiled()
+    } else {
+        args.backends.clone()
+    };
+    for &kind in &kinds {
+        ensure_compiled(kind)?;
+    }
+    // The data once in the parent, so that the workers do not race to prepare it.
+    let data_dir = s2s_data::data_dir();
+    s2s_train::load_data(&config.data, &data_dir)?;
+    s2s_train::resolve_encoder(&config.model, &data_dir)?;
+
+    let stamp = utc_stamp();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/bench-{}", stamp.replace([':', '-'], ""))));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let mut rows = Vec::new();
+    for &kind in &kinds {
+        tracing::info!("benchmarking {kind}");
+        let started = Instant::now();
+        let outcome = match worker(&config_path, kind, &args) {
+            Ok(line) => Outcome::Measured(line),
+            Err(why) => Outcome::Failed(format!("{why:#}")),
+        };
+        tracing::info!("{kind} done in {:.0} s", started.elapsed().as_secs_f64());
+        rows.push(Row {
+            backend: kind.to_string(),
+            outcome,
+        });
+    }
+    let report = Report {
+        config: config_path.display().to_string(),
+        options,
+        machine: machine(stamp),
+        rows,
+    };
+    let markdown = markdown(&report);
+    write(&out.join("bench.md"), &markdown)?;
+    write(
+        &out.join("bench.json"),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
+    write(&out.join("bench.svg"), &chart(&report))?;
+    println!("{markdown}\nwritten to {}", out.display());
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    s2s_data::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs one backend in a child process and reads its JSON line.
+fn worker(config: &Path, kind: BackendKind, args: &BackendBench) -> anyhow::Result<WorkerLine> {
+    let exe = std::env::current_exe().context("cannot find the s2s executable")?;
+    let mut child = Command::new(exe)
+        .arg("bench")
+        .arg("--config")
+        .arg(config)
+        .args(["--worker", &kind.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--decode-sentences", &args.decode_sentences.to_string()])
+        .args(["--decode-tokens", &args.decode_tokens.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start a worker process")?;
+    let mut stdout = child.stdout.take().context("no worker stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(args.timeout) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("stopped after {} s (--timeout)", args.timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the worker's output could not be read"))??;
+    if !status.success() {
+        bail!("{}", crate::backends::describe_exit(status));
+    }
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("unreadable worker output: {line}"))
+}
+
+fn machine(date_utc: String) -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map(|kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Machine {
+        cpu,
+        logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib,
+        os: format!("{} {kernel}", std::env::consts::OS),
+        s2s: env!("CARGO_PKG_VERSION").to_string(),
+        burn: "0.21.0".to_string(),
+        date_utc,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` from the system clock (no time-zone database needed).
+pub fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("–".into(), |b| format!("{:.0}", b as f64 / 1048576.0))
+}
+
+fn markdown(r: &Report) -> String {
+    let m = &r.machine;
+    let o = &r.options;
+    let mut s = format!(
+        "# s2s bench: {}\n\n{} · {} logical CPUs · {} · {} · s2s {} · burn {} · {}\n\n\
+         {} timed optimizer steps after {} warm-up steps (median step time); greedy decoding of \
+         {} validation sentences × {} tokens.\n\n",
+        r.config,
+        m.cpu,
+        m.logical_cpus,
+        m.memory_gib
+            .map_or("memory unknown".into(), |g| format!("{g:.0} GiB")),
+        m.os,
+        m.s2s,
+        m.burn,
+        m.date_utc,
+        o.steps,
+        o.warmup_steps,
+        o.decode_sentences,
+        o.decode_tokens
+    );
+    s.push_str(
+        "| backend | device | train target tokens/s | vs first | ms/step | decode tokens/s | vs \
+         first | peak RSS (MiB) | loss after N steps |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let base = r.rows.iter().find_map(|row| match &row.outcome {
+        Outcome::Measured(l) => Some(&l.result),
+        Outcome::Failed(_) => None,
+    });
+    for row in &r.rows {
+        match &row.outcome {
+            Outcome::Measured(l) => {
+                let x = &l.result;
+                let ratio =
+                    |a: f64, b: Option<f64>| b.map_or("–".into(), |b| format!("{:.2}×", a / b));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.0} | {} | {:.1} | {:.0} | {} | {} | {:.4} |",
+                    row.backend,
+                    l.device,
+                    x.train_tokens_per_second,
+                    ratio(
+                        x.train_tokens_per_second,
+                        base.map(|b| b.train_tokens_per_second)
+                    ),
+                    x.median_step_seconds * 1e3,
+                    x.decode_tokens_per_second,
+                    ratio(
+                        x.decode_tokens_per_second,
+                        base.map(|b| b.decode_tokens_per_second)
+                    ),
+                    mib(l.peak_rss_bytes),
+                    x.losses.last().copied().unwrap_or(f64::NAN)
+                );
+            }
+            Outcome::Failed(why) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | failed: {} | | | | | | | |",
+                    row.backend,
+                    why.replace('|', "/")
+                );
+            }
+        }
+    }
+    s.push_str(
+        "\nPeak RSS is host memory of the backend's own process (GPU memory is not counted). \
+         Every backend starts from the same weights and batches; with dropout each draws its own \
+         masks, so the losses differ from the first step, without it they agree to float \
+         rounding at first and drift apart slowly (different summation orders).\n",
+    );
+    s
+}
+
+fn chart(r: &Report) -> String {
+    let value = |f: fn(&BenchResult) -> f64| -> Vec<(String, Option<f64>)> {
+        r.rows
+            .iter()
+            .map(|row| {
+                let v = match &row.outcome {
+                    Outcome::Measured(l) => Some(f(&l.result)),
+                    Outcome::Failed(_) => None,
+                };
+                (row.backend.clone(), v)
+            })
+            .collect()
+    };
+    svg::bars(
+        &format!("s2s bench: {} ({})", r.config, r.machine.cpu),
+        &[
+            svg::BarPanel {
+                title: "training".into(),
+                unit: "target tokens/s".into(),
+                bars: value(|x| x.train_tokens_per_second),
+            },
+            svg::BarPanel {
+                title: "greedy decoding".into(),
+                unit: "generated tokens/s".into(),
+                bars: value(|x| x.decode_tokens_per_second),
+            },
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_has_the_iso_shape() {
+        let s = utc_stamp();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(
+            s.starts_with("20") && s.ends_with('Z') && &s[10..11] == "T",
+            "{s}"
+        );
+    }
+}

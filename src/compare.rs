@@ -1,0 +1,331 @@
+//! `s2s compare runs/a runs/b …`: loss, perplexity and BLEU curves of several runs side by side
+//! (runs on different backends or configs), read from the metric logs burn-train writes
+//! (`train/epoch-N/*.log`, `valid/epoch-N/*.log`, one `value,count` line per batch) and from
+//! `report.json`. Writes `compare.svg` and `compare.md` and prints the table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::svg;
+
+/// One run's curves.
+#[derive(Debug, Default)]
+pub struct RunCurves {
+    pub label: String,
+    /// Training loss of every batch, epochs in order.
+    pub train_loss: Vec<f64>,
+    /// Per epoch: count-weighted mean validation loss and perplexity, and the validation BLEU
+    /// (the last line of BLEU.log: the running corpus BLEU over all its sentences).
+    pub valid_loss: BTreeMap<usize, f64>,
+    pub valid_perplexity: BTreeMap<usize, f64>,
+    pub valid_bleu: BTreeMap<usize, f64>,
+    pub backend: Option<String>,
+    pub seconds: Option<f64>,
+    pub parameters: Option<u64>,
+}
+
+fn read_log(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            let mut parts = line.trim().split(',');
+            let value = parts.next().and_then(|v| v.parse().ok());
+            let count = parts.next().and_then(|c| c.parse().ok());
+            match (value, count) {
+                (Some(v), Some(c)) => Ok((v, c)),
+                _ => bail!("line {} of {} is not `value,count`", n + 1, path.display()),
+            }
+        })
+        .collect()
+}
+
+/// `dir/epoch-N` directories by N.
+fn epochs(dir: &Path) -> BTreeMap<usize, PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("epoch-")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect()
+}
+
+fn weighted_mean(rows: &[(f64, f64)]) -> Option<f64> {
+    let total: f64 = rows.iter().map(|(_, c)| c).sum();
+    (total > 0.0).then(|| rows.iter().map(|(v, c)| v * c).sum::<f64>() / total)
+}
+
+/// Reads a run directory; a directory without any metric log is an error.
+pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
+    if !dir.is_dir() {
+        bail!("{} is not a run directory", dir.display());
+    }
+    let mut run = RunCurves {
+        label,
+        ..RunCurves::default()
+    };
+    for path in epochs(&dir.join("train")).values() {
+        let loss = path.join("Loss.log");
+        if loss.is_file() {
+            run.train_loss
+                .extend(read_log(&loss)?.into_iter().map(|(v, _)| v));
+        }
+    }
+    for (epoch, path) in epochs(&dir.join("valid")) {
+        for (name, map) in [
+            ("Loss.log", &mut run.valid_loss),
+            ("Perplexity.log", &mut run.valid_perplexity),
+        ] {
+            let file = path.join(name);
+            if file.is_file() {
+                if let Some(v) = weighted_mean(&read_log(&file)?) {
+                    map.insert(epoch, v);
+                }
+            }
+        }
+        let bleu = path.join("BLEU.log");
+        if bleu.is_file() {
+            if let Some(&(v, _)) = read_log(&bleu)?.last() {
+                run.valid_bleu.insert(epoch, v);
+            }
+        }
+    }
+    if run.train_loss.is_empty() && run.valid_loss.is_empty() {
+        bail!(
+            "{} has no metric logs (train/epoch-N/Loss.log or valid/epoch-N/Loss.log)",
+            dir.display()
+        );
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("report.json")) {
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) {
+            run.seconds = report["seconds"].as_f64();
+            run.parameters = report["parameters"].as_u64();
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) {
+        if let Ok(config) = toml::from_str::<toml::Value>(&text) {
+            run.backend = config
+                .get("training")
+                .and_then(|t| t.get("backend"))
+                .and_then(|b| b.as_str())
+                .map(str::to_string);
+        }
+    }
+    Ok(run)
+}
+
+fn moving_average(values: &[f64], k: usize) -> Vec<f64> {
+    let k = k.max(1);
+    let mut out = Vec::with_capacity(values.len());
+    let mut acc = 0.0;
+    for (i, v) in values.iter().enumerate() {
+        acc += v;
+        if i >= k {
+            acc -= values[i - k];
+        }
+        out.push(acc / (i + 1).min(k) as f64);
+    }
+    out
+}
+
+fn series(map: &BTreeMap<usize, f64>) -> Vec<(f64, f64)> {
+    map.iter().map(|(&e, &v)| (e as f64, v)).collect()
+}
+
+fn list(map: &BTreeMap<usize, f64>, digits: usize) -> String {
+    if map.is_empty() {
+        return "–".into();
+    }
+    map.values()
+        .map(|v| format!("{v:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
+    let mut s = String::from(
+        "| run | backend | epochs | train loss (last batches) | valid loss / epoch | valid \
+         perplexity / epoch | valid BLEU / epoch | wall time (s) | parameters |\n\
+         |---|---|---:|---:|---|---|---|---:|---:|\n",
+    );
+    for r in runs {
+        let tail = r.train_loss.len().saturating_sub(smooth);
+        let last = &r.train_loss[tail..];
+        let train = if last.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.3}", last.iter().sum::<f64>() / last.len() as f64)
+        };
+        let epochs = r
+            .valid_loss
+            .keys()
+            .chain(r.valid_bleu.keys())
+            .max()
+            .copied()
+            .unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {epochs} | {train} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.backend.as_deref().unwrap_or("–"),
+            list(&r.valid_loss, 3),
+            list(&r.valid_perplexity, 1),
+            list(&r.valid_bleu, 2),
+            r.seconds.map_or("–".into(), |v| format!("{v:.0}")),
+            r.parameters.map_or("–".into(), |v| v.to_string()),
+        );
+    }
+    s
+}
+
+pub fn chart(runs: &[RunCurves], smooth: usize) -> String {
+    let named = |f: &dyn Fn(&RunCurves) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
+        runs.iter().map(|r| (r.label.clone(), f(r))).collect()
+    };
+    svg::lines(
+        "s2s compare",
+        &[
+            svg::LinePanel {
+                title: format!("training loss (moving average of {smooth} batches)"),
+                xlabel: "optimizer step".into(),
+                ylabel: "loss".into(),
+                series: named(&|r| {
+                    moving_average(&r.train_loss, smooth)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| ((i + 1) as f64, v))
+                        .collect()
+                }),
+                markers: false,
+            },
+            svg::LinePanel {
+                title: "validation loss".into(),
+                xlabel: "epoch".into(),
+                ylabel: "loss".into(),
+                series: named(&|r| series(&r.valid_loss)),
+                markers: true,
+            },
+            svg::LinePanel {
+                title: "validation perplexity".into(),
+                xlabel: "epoch".into(),
+                ylabel: "perplexity".into(),
+                series: named(&|r| series(&r.valid_perplexity)),
+                markers: true,
+            },
+            svg::LinePanel {
+                title: "validation BLEU".into(),
+                xlabel: "epoch".into(),
+                ylabel: "BLEU".into(),
+                series: named(&|r| series(&r.valid_bleu)),
+                markers: true,
+            },
+        ],
+    )
+}
+
+/// `s2s compare RUN… [--out DIR] [--smooth K]`.
+pub fn run(dirs: &[PathBuf], out: Option<PathBuf>, smooth: usize) -> anyhow::Result<()> {
+    if dirs.is_empty() {
+        bail!("name at least one run directory");
+    }
+    let mut runs = Vec::new();
+    for dir in dirs {
+        let label = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        runs.push(load(dir, label)?);
+    }
+    let out = out.unwrap_or_else(|| {
+        let stamp = crate::bench_backends::utc_stamp().replace([':', '-'], "");
+        PathBuf::from(format!("runs/compare-{stamp}"))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let table = markdown(&runs, smooth);
+    for (name, text) in [
+        ("compare.md", table.clone()),
+        ("compare.svg", chart(&runs, smooth)),
+    ] {
+        let path = out.join(name);
+        s2s_data::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("{table}\nwritten to {}", out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn reads_burn_train_logs_as_the_learner_reports_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "train/epoch-1/Loss.log", "6.0,32\n5.0,32\n");
+        write(d, "train/epoch-2/Loss.log", "4.0,32\n");
+        // Validation loss: count-weighted mean (the last batch is smaller).
+        write(d, "valid/epoch-1/Loss.log", "5.0,64\n6.5,16\n");
+        write(d, "valid/epoch-1/Perplexity.log", "100.0,64\n200.0,16\n");
+        // BLEU: a running corpus score, so the last line is the epoch's value.
+        write(d, "valid/epoch-1/BLEU.log", "1.5,64\n2.25,80\n");
+        write(d, "valid/epoch-2/Loss.log", "4.5,80\n");
+        write(d, "report.json", r#"{"seconds": 12.5, "parameters": 1234}"#);
+        write(d, "config.toml", "[training]\nbackend = \"flex\"\n");
+        let run = load(d, "a".into()).unwrap();
+        assert_eq!(run.train_loss, vec![6.0, 5.0, 4.0]);
+        assert_eq!(run.valid_loss[&1], (5.0 * 64.0 + 6.5 * 16.0) / 80.0);
+        assert_eq!(run.valid_loss[&2], 4.5);
+        assert_eq!(run.valid_perplexity[&1], 120.0);
+        assert_eq!(run.valid_bleu[&1], 2.25);
+        assert_eq!(run.backend.as_deref(), Some("flex"));
+        assert_eq!((run.seconds, run.parameters), (Some(12.5), Some(1234)));
+        let table = markdown(&[run], 2);
+        assert!(
+            table.contains("| a | flex | 2 | 4.500 | 5.300 → 4.500 | 120.0 | 2.25 | 12 | 1234 |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_logs_is_refused_in_one_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path(), "x".into()).unwrap_err().to_string();
+        assert!(err.contains("has no metric logs"), "{err}");
+        let err = load(&dir.path().join("missing"), "x".into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a run directory"), "{err}");
+        write(dir.path(), "train/epoch-1/Loss.log", "oops\n");
+        let err = load(dir.path(), "x".into()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("value,count"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn moving_average_uses_the_available_prefix() {
+        assert_eq!(
+            moving_average(&[1.0, 3.0, 5.0, 7.0], 2),
+            vec![1.0, 2.0, 4.0, 6.0]
+        );
+    }
+}
