@@ -283,7 +283,9 @@ fn the_reference_itself_is_sane() {
 fn division_gradient_error<B: AutodiffBackend>(device: &B::Device) -> f64 {
     let mut worst = 0f64;
     for len in [7usize, 33, 1027, 4099] {
-        let b: Vec<f32> = (0..len).map(|i| 0.5 + (i as f32 * 0.618).fract() * 1.5).collect();
+        let b: Vec<f32> = (0..len)
+            .map(|i| 0.5 + (i as f32 * 0.618).fract() * 1.5)
+            .collect();
         let a = Tensor::<B, 1>::ones([len], device).require_grad();
         let divisor = Tensor::<B, 1>::from_floats(b.as_slice(), device);
         let grads = a.clone().div(divisor).sum().backward();
