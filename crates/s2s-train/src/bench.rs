@@ -4,11 +4,9 @@
 
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::lr_scheduler::noam::NoamLrSchedulerConfig;
 use burn::optim::lr_scheduler::LrScheduler;
-use burn::optim::{AdamConfig, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -18,8 +16,9 @@ use s2s_model::{BertConfig, SourceEncoder};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::ExperimentConfig;
-use crate::optim::EncoderLrOptimizer;
-use crate::run::{build_tokenizers, init_model, seeded_subset, PreparedData};
+use crate::run::{
+    build_tokenizers, init_model, optimizer_and_schedule, seeded_subset, PreparedData,
+};
 use crate::{Seq2SeqLearner, TrainError};
 
 /// How much to measure.
@@ -113,20 +112,7 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
     }
     let parameters = model.num_params();
 
-    let adam = AdamConfig::new()
-        .with_beta_1(t.adam_beta1)
-        .with_beta_2(t.adam_beta2)
-        .with_epsilon(t.adam_epsilon)
-        .with_grad_clipping(
-            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
-        )
-        .init();
-    let mut optimizer = EncoderLrOptimizer::new(adam, t.encoder_lr_scale);
-    let mut scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
-        .with_warmup_steps(t.warmup_steps)
-        .with_model_size(config.model.decoder.d_model)
-        .init()
-        .map_err(TrainError::Schedule)?;
+    let (mut optimizer, mut scheduler) = optimizer_and_schedule::<B>(config)?;
 
     let total = options.warmup_steps + options.steps;
     let loader = s2s_data::training_loader::<B>(

@@ -8,8 +8,9 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::lr_scheduler::noam::NoamLrSchedulerConfig;
-use burn::optim::AdamConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::lr_scheduler::noam::{NoamLrScheduler, NoamLrSchedulerConfig};
+use burn::optim::{Adam, AdamConfig};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -472,20 +473,7 @@ fn launch<B: AutodiffBackend>(
     options: TrainOptions,
 ) -> Result<(Seq2Seq<B::InnerBackend>, bool), TrainError> {
     let t = &config.training;
-    let adam = AdamConfig::new()
-        .with_beta_1(t.adam_beta1)
-        .with_beta_2(t.adam_beta2)
-        .with_epsilon(t.adam_epsilon)
-        .with_grad_clipping(
-            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
-        )
-        .init();
-    let optimizer = EncoderLrOptimizer::new(adam, t.encoder_lr_scale);
-    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
-        .with_warmup_steps(t.warmup_steps)
-        .with_model_size(config.model.decoder.d_model)
-        .init()
-        .map_err(TrainError::Schedule)?;
+    let (optimizer, scheduler) = optimizer_and_schedule::<B>(config)?;
 
     let train_loader = s2s_data::training_loader::<B>(
         train_items,
@@ -609,6 +597,33 @@ pub fn seeded_subset<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
         .zip(keep)
         .filter_map(|(item, k)| k.then_some(item))
         .collect()
+}
+
+/// Adam behind the encoder learning-rate scale: what every experiment trains with.
+pub(crate) type TrainingOptimizer<B> =
+    EncoderLrOptimizer<OptimizerAdaptor<Adam, Seq2SeqLearner<B>, B>>;
+
+/// The optimizer and learning-rate schedule an experiment trains with: Adam with the config's
+/// betas, ε and gradient clipping, the encoder's learning-rate scale, Noam warm-up on the
+/// decoder's width. `s2s bench` steps the same pair, so its numbers are the training's.
+pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+) -> Result<(TrainingOptimizer<B>, NoamLrScheduler), TrainError> {
+    let t = &config.training;
+    let adam = AdamConfig::new()
+        .with_beta_1(t.adam_beta1)
+        .with_beta_2(t.adam_beta2)
+        .with_epsilon(t.adam_epsilon)
+        .with_grad_clipping(
+            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+        )
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
+        .with_warmup_steps(t.warmup_steps)
+        .with_model_size(config.model.decoder.d_model)
+        .init()
+        .map_err(TrainError::Schedule)?;
+    Ok((EncoderLrOptimizer::new(adam, t.encoder_lr_scale), scheduler))
 }
 
 /// Token-weighted validation loss, NLL and accuracy (%) of `model` over `items`.
