@@ -104,9 +104,7 @@ struct WorkerTask<'a> {
 impl BackendTask for WorkerTask<'_> {
     type Output = WorkerLine;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<WorkerLine> {
-        let data_dir = s2s_data::data_dir();
-        let mut data = s2s_train::load_data(&self.config.data, &data_dir)?;
-        data.bert = s2s_train::resolve_encoder(&self.config.model, &data_dir)?;
+        let data = s2s_train::load_experiment_data(self.config, &s2s_data::data_dir())?;
         let device_name = crate::backends::describe_device::<B>(self.kind, &device);
         // Weights drawn on ndarray (the default backend) when it is compiled in, so that every
         // backend starts from the same ones.
@@ -184,9 +182,7 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
         ensure_compiled(kind)?;
     }
     // The data once in the parent, so that the workers do not race to prepare it.
-    let data_dir = s2s_data::data_dir();
-    s2s_train::load_data(&config.data, &data_dir)?;
-    s2s_train::resolve_encoder(&config.model, &data_dir)?;
+    s2s_train::load_experiment_data(&config, &s2s_data::data_dir())?;
 
     let stamp = utc_stamp();
     let out = args

@@ -390,9 +390,7 @@ struct TrainTask<'a> {
 impl BackendTask for TrainTask<'_> {
     type Output = TrainReport;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<TrainReport> {
-        let data_dir = s2s_data::data_dir();
-        let mut data = s2s_train::load_data(&self.config.data, &data_dir)?;
-        data.bert = s2s_train::resolve_encoder(&self.config.model, &data_dir)?;
+        let data = s2s_train::load_experiment_data(self.config, &s2s_data::data_dir())?;
         Ok(s2s_train::train::<B>(
             self.config,
             self.run_dir,

@@ -21,8 +21,8 @@ pub use optim::EncoderLrOptimizer;
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
 pub use run::{
-    build_tokenizers, init_model, load_data, load_model, resolve_encoder, train, PreparedData,
-    Sample, TrainOptions, TrainReport,
+    build_tokenizers, init_model, load_data, load_experiment_data, load_model, resolve_encoder,
+    train, PreparedData, Sample, TrainOptions, TrainReport,
 };
 pub use step::Seq2SeqLearner;
 pub use translate::{best_texts, source_ids, translate, Translation};

@@ -62,6 +62,18 @@ pub fn resolve_encoder(
     }
 }
 
+/// What an experiment reads before it trains: its pairs ([`load_data`]) and, when `model.bert`
+/// is set, the pre-trained BERT directory ([`resolve_encoder`]); either is prepared under
+/// `data_dir` first if it is missing.
+pub fn load_experiment_data(
+    config: &ExperimentConfig,
+    data_dir: &Path,
+) -> Result<PreparedData, TrainError> {
+    let mut data = load_data(&config.data, data_dir)?;
+    data.bert = resolve_encoder(&config.model, data_dir)?;
+    Ok(data)
+}
+
 /// Reads the pairs a `[data]` section names, preparing a named corpus under `data_dir` first if
 /// it is missing.
 pub fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, TrainError> {
