@@ -112,46 +112,83 @@ pub enum Status {
     Failed(String),
 }
 
-/// Runs `s2s backends --probe <kind>` in a child process, with a time limit.
-pub fn probe_in_child(kind: BackendKind, limit: Duration) -> anyhow::Result<Status> {
-    let exe = std::env::current_exe().context("cannot find the s2s executable")?;
-    let mut child = Command::new(exe)
-        .args(["backends", "--probe", &kind.to_string()])
+/// What a child process left: its exit status and what it wrote to the pipes it was given.
+pub(crate) struct ChildOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` with stdout piped (stderr as the caller set it), reading the pipes while it
+/// runs so that a chatty child cannot fill one and stall; `None` when it ran past `limit` and
+/// was killed.
+pub(crate) fn run_with_limit(
+    mut command: Command,
+    limit: Duration,
+) -> anyhow::Result<Option<ChildOutput>> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .context("cannot start a probe process")?;
+        .context("cannot start a child s2s process")?;
+    fn drain(
+        pipe: Option<impl Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<std::io::Result<String>> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_string(&mut text)?;
+            }
+            Ok(text)
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            break Some(status);
         }
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Status::Failed(format!(
-                "no answer within {} s (killed)",
-                limit.as_secs()
-            )));
+            break None;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut stdout)?;
-    }
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut stderr)?;
-    }
-    if status.success() {
-        let line = stdout.lines().last().unwrap_or_default();
+    let read = |h: std::thread::JoinHandle<std::io::Result<String>>| {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a child process's output could not be read"))?
+            .context("cannot read a child process's output")
+    };
+    let (stdout, stderr) = (read(stdout)?, read(stderr)?);
+    Ok(status.map(|status| ChildOutput {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// Runs `s2s backends --probe <kind>` in a child process, with a time limit.
+pub fn probe_in_child(kind: BackendKind, limit: Duration) -> anyhow::Result<Status> {
+    let exe = std::env::current_exe().context("cannot find the s2s executable")?;
+    let mut command = Command::new(exe);
+    command
+        .args(["backends", "--probe", &kind.to_string()])
+        .stderr(Stdio::piped());
+    let Some(out) = run_with_limit(command, limit)? else {
+        return Ok(Status::Failed(format!(
+            "no answer within {} s (killed)",
+            limit.as_secs()
+        )));
+    };
+    if out.status.success() {
+        let line = out.stdout.lines().last().unwrap_or_default();
         let probe: Probe = serde_json::from_str(line)
             .with_context(|| format!("unreadable probe output: {line}"))?;
         return Ok(Status::Usable(probe));
     }
-    Ok(Status::Failed(failure(status, &stderr)))
+    Ok(Status::Failed(failure(out.status, &out.stderr)))
 }
 
 /// A crash by signal in words, or the exit status.

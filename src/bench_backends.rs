@@ -5,7 +5,6 @@
 //! `runs/bench-<timestamp>/`.
 
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use s2s_train::{BenchOptions, BenchResult, ExperimentConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{compiled, dispatch, ensure_compiled, BackendKind, BackendTask};
+use crate::backends::run_with_limit;
 use crate::svg;
 
 /// What `s2s bench --config` takes.
@@ -230,7 +230,8 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Runs one backend in a child process and reads its JSON line.
 fn worker(config: &Path, kind: BackendKind, args: &BackendBench) -> anyhow::Result<WorkerLine> {
     let exe = std::env::current_exe().context("cannot find the s2s executable")?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("bench")
         .arg("--config")
         .arg(config)
@@ -239,35 +240,14 @@ fn worker(config: &Path, kind: BackendKind, args: &BackendBench) -> anyhow::Resu
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--decode-sentences", &args.decode_sentences.to_string()])
         .args(["--decode-tokens", &args.decode_tokens.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot start a worker process")?;
-    let mut stdout = child.stdout.take().context("no worker stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(args.timeout) {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("stopped after {} s (--timeout)", args.timeout);
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        .stderr(Stdio::inherit());
+    let Some(out) = run_with_limit(command, Duration::from_secs(args.timeout))? else {
+        bail!("stopped after {} s (--timeout)", args.timeout);
     };
-    let text = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the worker's output could not be read"))??;
-    if !status.success() {
-        bail!("{}", crate::backends::describe_exit(status));
+    if !out.status.success() {
+        bail!("{}", crate::backends::describe_exit(out.status));
     }
-    let line = text.lines().last().unwrap_or_default();
+    let line = out.stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).with_context(|| format!("unreadable worker output: {line}"))
 }
 
