@@ -119,3 +119,30 @@ pub fn dispatch<T: BackendTask>(kind: BackendKind, task: T) -> anyhow::Result<T:
         }
     }
 }
+
+/// Sets the intra-op threads of the CPU backends to `threads` (0 keeps every library's default,
+/// every logical CPU): rayon's global pool, which burn-ndarray and burn-flex run on,
+/// matrixmultiply's pool for ndarray's matmuls (`MATMUL_NUM_THREADS`, read when it first
+/// starts) and libtorch's intra-op pool. Call it once, before the first tensor operation.
+pub fn set_threads(threads: usize) -> anyhow::Result<()> {
+    if threads == 0 {
+        return Ok(());
+    }
+    std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("cannot start {threads} threads: {e}"))?;
+    #[cfg(feature = "tch")]
+    tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+    Ok(())
+}
+
+/// Threads the CPU backends use with `training.threads = threads`.
+pub fn effective_threads(threads: usize) -> usize {
+    if threads > 0 {
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}

@@ -1,8 +1,10 @@
-//! `s2s bench --config <file> --backends ndarray,flex,…`: the same experiment on several
+//! `s2s bench --config <file> --backends ndarray,flex,…,pytorch`: the same experiment on several
 //! backends in one run. Each backend runs in its own child process (`--worker <name>`), so that
 //! peak memory is its own and a crashing driver costs one row, not the whole benchmark.
-//! Results: a printed table, and `bench.md`, `bench.json` and `bench.svg` in
-//! `runs/bench-<timestamp>/`.
+//! `pytorch` is the reference column: `benches/reference/seq2seq_torch.py`, the same
+//! architecture in PyTorch eager, on the same token batches, with the Python of
+//! `scripts/setup-tch.sh`. Results: a printed table, and `bench.md`, `bench.json` and
+//! `bench.svg` in `runs/bench-<timestamp>/`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,9 +26,11 @@ pub struct BackendBench {
     /// Experiment config to benchmark (its model, data, batch size, optimizer and schedule).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Backends to compare, comma-separated. Default: every backend compiled in.
-    #[arg(long, value_delimiter = ',', value_enum)]
-    pub backends: Vec<BackendKind>,
+    /// Backends to compare, comma-separated: any compiled in, and `pytorch` for the PyTorch
+    /// reference (skipped with a note when torch is not installed). Default: every backend
+    /// compiled in, then pytorch.
+    #[arg(long, value_delimiter = ',', value_parser = parse_column)]
+    pub backends: Vec<Column>,
     /// Timed optimizer steps per backend (the median step time is reported).
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
@@ -39,6 +43,9 @@ pub struct BackendBench {
     /// Tokens generated per sentence (`</s>` suppressed until then).
     #[arg(long, default_value_t = 32)]
     pub decode_tokens: usize,
+    /// Beam width of the beam-search measurement (1 skips it).
+    #[arg(long, default_value_t = 4)]
+    pub num_beams: usize,
     /// Output directory. Default: runs/bench-<UTC timestamp>.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -51,9 +58,38 @@ pub struct BackendBench {
     pub worker: Option<BackendKind>,
 }
 
-/// One backend's line of JSON from its worker process.
+/// A column of the benchmark: a Burn backend, or the PyTorch reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    Burn(BackendKind),
+    Pytorch,
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Burn(kind) => kind.fmt(f),
+            Self::Pytorch => f.write_str("pytorch"),
+        }
+    }
+}
+
+fn parse_column(name: &str) -> Result<Column, String> {
+    if name.eq_ignore_ascii_case("pytorch") {
+        return Ok(Column::Pytorch);
+    }
+    <BackendKind as clap::ValueEnum>::from_str(name, true)
+        .map(Column::Burn)
+        .map_err(|_| {
+            format!(
+                "unknown backend \"{name}\"; expected ndarray, flex, wgpu, tch, cuda or pytorch"
+            )
+        })
+}
+
+/// One backend's line of JSON from its worker process (the PyTorch reference prints the same).
 #[derive(Debug, Serialize, Deserialize)]
-struct WorkerLine {
+pub(crate) struct WorkerLine {
     backend: String,
     device: String,
     result: BenchResult,
@@ -74,6 +110,8 @@ struct Row {
 enum Outcome {
     Measured(WorkerLine),
     Failed(String),
+    /// Not run, and why (the PyTorch reference without torch installed).
+    Skipped(String),
 }
 
 #[derive(Debug, Serialize)]
@@ -142,14 +180,19 @@ fn peak_rss() -> Option<u64> {
 }
 
 fn options(args: &BackendBench) -> anyhow::Result<BenchOptions> {
-    if args.steps == 0 || args.decode_sentences == 0 || args.decode_tokens == 0 {
-        bail!("--steps, --decode-sentences and --decode-tokens must be at least 1");
+    if args.steps == 0
+        || args.decode_sentences == 0
+        || args.decode_tokens == 0
+        || args.num_beams == 0
+    {
+        bail!("--steps, --decode-sentences, --decode-tokens and --num-beams must be at least 1");
     }
     Ok(BenchOptions {
         warmup_steps: args.warmup,
         steps: args.steps,
         decode_sentences: args.decode_sentences,
         decode_tokens: args.decode_tokens,
+        num_beams: args.num_beams,
     })
 }
 
@@ -162,6 +205,7 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
     let options = options(&args)?;
     if let Some(kind) = args.worker {
         ensure_compiled(kind)?;
+        crate::backend::set_threads(config.training.threads)?;
         let line = dispatch(
             kind,
             WorkerTask {
@@ -173,13 +217,17 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&line)?);
         return Ok(());
     }
-    let kinds = if args.backends.is_empty() {
-        compiled()
+    let columns = if args.backends.is_empty() {
+        let mut all: Vec<Column> = compiled().into_iter().map(Column::Burn).collect();
+        all.push(Column::Pytorch);
+        all
     } else {
         args.backends.clone()
     };
-    for &kind in &kinds {
-        ensure_compiled(kind)?;
+    for column in &columns {
+        if let Column::Burn(kind) = column {
+            ensure_compiled(*kind)?;
+        }
     }
     // The data once in the parent, so that the workers do not race to prepare it.
     s2s_train::load_experiment_data(&config, &s2s_data::data_dir())?;
@@ -192,16 +240,31 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let mut rows = Vec::new();
-    for &kind in &kinds {
-        tracing::info!("benchmarking {kind}");
+    for &column in &columns {
+        tracing::info!("benchmarking {column}");
         let started = Instant::now();
-        let outcome = match worker(&config_path, kind, &args) {
-            Ok(line) => Outcome::Measured(line),
-            Err(why) => Outcome::Failed(format!("{why:#}")),
+        let outcome = match column {
+            Column::Burn(kind) => match worker(&config_path, kind, &args) {
+                Ok(line) => Outcome::Measured(line),
+                Err(why) => Outcome::Failed(format!("{why:#}")),
+            },
+            Column::Pytorch => match crate::bench_reference::python() {
+                Err(why) => {
+                    tracing::warn!("pytorch column skipped: {why}");
+                    Outcome::Skipped(why)
+                }
+                Ok(python) => {
+                    match crate::bench_reference::run(&python, &config, options, &out, args.timeout)
+                    {
+                        Ok(line) => Outcome::Measured(line),
+                        Err(why) => Outcome::Failed(format!("{why:#}")),
+                    }
+                }
+            },
         };
-        tracing::info!("{kind} done in {:.0} s", started.elapsed().as_secs_f64());
+        tracing::info!("{column} done in {:.0} s", started.elapsed().as_secs_f64());
         rows.push(Row {
-            backend: kind.to_string(),
+            backend: column.to_string(),
             outcome,
         });
     }
@@ -240,6 +303,7 @@ fn worker(config: &Path, kind: BackendKind, args: &BackendBench) -> anyhow::Resu
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--decode-sentences", &args.decode_sentences.to_string()])
         .args(["--decode-tokens", &args.decode_tokens.to_string()])
+        .args(["--num-beams", &args.num_beams.to_string()])
         .stderr(Stdio::inherit());
     let Some(out) = run_with_limit(command, Duration::from_secs(args.timeout))? else {
         bail!("stopped after {} s (--timeout)", args.timeout);
@@ -308,13 +372,34 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or("–".into(), |b| format!("{:.0}", b as f64 / 1048576.0))
 }
 
+/// The row the ratios are taken against: the PyTorch reference when it was measured, else
+/// the first measured row. Returns its name and result.
+fn baseline(r: &Report) -> Option<(&str, &BenchResult)> {
+    fn measured(row: &Row) -> Option<&BenchResult> {
+        match &row.outcome {
+            Outcome::Measured(l) => Some(&l.result),
+            _ => None,
+        }
+    }
+    let pytorch = r
+        .rows
+        .iter()
+        .filter(|row| row.backend == "pytorch")
+        .find_map(|row| measured(row).map(|m| (row.backend.as_str(), m)));
+    pytorch.or_else(|| {
+        r.rows
+            .iter()
+            .find_map(|row| measured(row).map(|m| (row.backend.as_str(), m)))
+    })
+}
+
 fn markdown(r: &Report) -> String {
     let m = &r.machine;
     let o = &r.options;
     let mut s = format!(
         "# s2s bench: {}\n\n{} · {} logical CPUs · {} · {} · s2s {} · burn {} · {}\n\n\
-         {} timed optimizer steps after {} warm-up steps (median step time); greedy decoding of \
-         {} validation sentences × {} tokens.\n\n",
+         {} timed optimizer steps after {} warm-up steps (median step time); greedy decoding and \
+         beam search (width {}) of {} validation sentences × {} tokens.\n\n",
         r.config,
         m.cpu,
         m.logical_cpus,
@@ -326,47 +411,63 @@ fn markdown(r: &Report) -> String {
         m.date_utc,
         o.steps,
         o.warmup_steps,
+        o.num_beams,
         o.decode_sentences,
         o.decode_tokens
     );
-    s.push_str(
-        "| backend | device | train target tokens/s | vs first | ms/step | decode tokens/s | vs \
-         first | peak RSS (MiB) | loss after N steps |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    let base = baseline(r);
+    let vs = base.map_or("vs –".to_string(), |(name, _)| format!("vs {name}"));
+    let _ = writeln!(
+        s,
+        "| backend | device | train target tokens/s | {vs} | ms/step | greedy tokens/s | {vs} | \
+         beam-{} tokens/s | {vs} | peak RSS (MiB) | loss after N steps |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        o.num_beams
     );
-    let base = r.rows.iter().find_map(|row| match &row.outcome {
-        Outcome::Measured(l) => Some(&l.result),
-        Outcome::Failed(_) => None,
-    });
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    };
+    let num = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}"));
     for row in &r.rows {
         match &row.outcome {
             Outcome::Measured(l) => {
                 let x = &l.result;
-                let ratio =
-                    |a: f64, b: Option<f64>| b.map_or("–".into(), |b| format!("{:.2}×", a / b));
+                let b = base.map(|(_, b)| b);
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.0} | {} | {:.1} | {:.0} | {} | {} | {:.4} |",
+                    "| {} | {} | {:.0} | {} | {:.1} | {:.0} | {} | {} | {} | {} | {:.4} |",
                     row.backend,
                     l.device,
                     x.train_tokens_per_second,
                     ratio(
-                        x.train_tokens_per_second,
-                        base.map(|b| b.train_tokens_per_second)
+                        Some(x.train_tokens_per_second),
+                        b.map(|b| b.train_tokens_per_second)
                     ),
                     x.median_step_seconds * 1e3,
                     x.decode_tokens_per_second,
                     ratio(
-                        x.decode_tokens_per_second,
-                        base.map(|b| b.decode_tokens_per_second)
+                        Some(x.decode_tokens_per_second),
+                        b.map(|b| b.decode_tokens_per_second)
+                    ),
+                    num(x.beam_tokens_per_second),
+                    ratio(
+                        x.beam_tokens_per_second,
+                        b.and_then(|b| b.beam_tokens_per_second)
                     ),
                     mib(l.peak_rss_bytes),
                     x.losses.last().copied().unwrap_or(f64::NAN)
                 );
             }
-            Outcome::Failed(why) => {
+            Outcome::Failed(why) | Outcome::Skipped(why) => {
+                let what = if matches!(row.outcome, Outcome::Failed(_)) {
+                    "failed"
+                } else {
+                    "skipped"
+                };
                 let _ = writeln!(
                     s,
-                    "| {} | failed: {} | | | | | | | |",
+                    "| {} | {what}: {} | | | | | | | | | |",
                     row.backend,
                     why.replace('|', "/")
                 );
@@ -375,21 +476,24 @@ fn markdown(r: &Report) -> String {
     }
     s.push_str(
         "\nPeak RSS is host memory of the backend's own process (GPU memory is not counted). \
-         Every backend starts from the same weights and batches; with dropout each draws its own \
-         masks, so the losses differ from the first step, without it they agree to float \
-         rounding at first and drift apart slowly (different summation orders).\n",
+         Every Burn backend starts from the same weights and batches; with dropout each draws its \
+         own masks, so the losses differ from the first step, without it they agree to float \
+         rounding at first and drift apart slowly (different summation orders). The pytorch row \
+         is benches/reference/seq2seq_torch.py: the same architecture in plain torch.nn \
+         (PyTorch eager, scaled_dot_product_attention, Adam, clip_grad_norm_) on the same token \
+         batches, from its own random initialisation, so its loss agrees only roughly.\n",
     );
     s
 }
 
 fn chart(r: &Report) -> String {
-    let value = |f: fn(&BenchResult) -> f64| -> Vec<(String, Option<f64>)> {
+    let value = |f: fn(&BenchResult) -> Option<f64>| -> Vec<(String, Option<f64>)> {
         r.rows
             .iter()
             .map(|row| {
                 let v = match &row.outcome {
-                    Outcome::Measured(l) => Some(f(&l.result)),
-                    Outcome::Failed(_) => None,
+                    Outcome::Measured(l) => f(&l.result),
+                    _ => None,
                 };
                 (row.backend.clone(), v)
             })
@@ -401,12 +505,17 @@ fn chart(r: &Report) -> String {
             svg::BarPanel {
                 title: "training".into(),
                 unit: "target tokens/s".into(),
-                bars: value(|x| x.train_tokens_per_second),
+                bars: value(|x| Some(x.train_tokens_per_second)),
             },
             svg::BarPanel {
                 title: "greedy decoding".into(),
                 unit: "generated tokens/s".into(),
-                bars: value(|x| x.decode_tokens_per_second),
+                bars: value(|x| Some(x.decode_tokens_per_second)),
+            },
+            svg::BarPanel {
+                title: format!("beam search ({})", r.options.num_beams),
+                unit: "generated tokens/s".into(),
+                bars: value(|x| x.beam_tokens_per_second),
             },
         ],
     )

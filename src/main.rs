@@ -6,6 +6,7 @@ mod backend;
 mod backends;
 mod bench;
 mod bench_backends;
+mod bench_reference;
 mod compare;
 mod encode;
 mod eval;
@@ -414,6 +415,7 @@ fn train(
             .with_context(|| format!("in {}", config_path.display()))?,
     };
     backend::ensure_compiled(kind)?;
+    backend::set_threads(config.training.threads)?;
     let run_dir = config.run_directory(&file_stem(config_path));
     let tui = cfg!(feature = "tui") && !no_tui && std::io::stdout().is_terminal();
     init_logging(Some(&run_dir.join("experiment.log")), !tui)?;

@@ -8,6 +8,10 @@
 //! is skipped with a message on stderr, unless `S2S_REQUIRE_BACKENDS` names it (CI:
 //! `S2S_REQUIRE_BACKENDS=ndarray,flex,tch,wgpu`), which turns the skip into a failure.
 //!
+//! The logits are also computed without autodiff (`model.valid()`), where attention is Burn's
+//! fused kernel (libtorch's `scaled_dot_product_attention` on tch, flex's own): they must equal
+//! the autodiff path's written-out attention on the same backend, masks included.
+//!
 //! Tolerances (absolute, f32 everywhere): encoder states and logits 1e-4, loss 1e-5, weights
 //! after one Adam step (learning rate 1e-3) 1e-4, a tenth of the step (attention key biases,
 //! whose gradient is only rounding noise, 2e-3), the loss curve over 5 steps 1e-4. Different
@@ -20,7 +24,7 @@ use std::collections::BTreeMap;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::data::dataloader::batcher::Batcher;
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
@@ -98,6 +102,8 @@ fn pairs() -> Vec<TokenizedPair> {
 struct Outputs {
     encoder_states: Vec<f32>,
     logits: Vec<f32>,
+    /// The logits of the inference (non-autodiff) model: fused attention.
+    fused_logits: Vec<f32>,
     loss: f32,
     after_one_step: BTreeMap<String, Vec<f32>>,
     loss_curve: Vec<f32>,
@@ -131,7 +137,38 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
 
     let encoder_states = values(model.encode(batch.source.clone(), batch.source_pad_mask.clone()));
     let logits = values(model.forward(&batch));
+    let inner_batch = Batcher::<B::InnerBackend, _, _>::batch(&Seq2SeqBatcher, pairs(), device);
+    let fused_logits = values(model.valid().forward(&inner_batch));
     let loss = values(model.forward_loss(batch.clone()).loss)[0];
+
+    // The fused training loss has the autodiff loss's gradients on this backend, and leaves the
+    // weights alone.
+    let before = params(&model);
+    let want = gradients(&model, &model.forward_loss(batch.clone()).loss.backward());
+    let fused = model.forward_loss_fused(batch.clone());
+    let got = gradients(&model, &fused.surrogate.backward());
+    let backend = B::name(device);
+    for (path, values) in &before {
+        let now = &params(&model)[path];
+        assert_eq!(now, values, "{backend}: the fused loss changed {path}");
+    }
+    let mut worst = (0f32, String::new());
+    for ((path, g), (_, w)) in got.iter().zip(&want) {
+        let diff = max_abs_diff(g, w);
+        if diff > worst.0 {
+            worst = (diff, path.clone());
+        }
+    }
+    eprintln!(
+        "{backend}: fused vs autodiff loss gradients max |Δ| = {:.3e} ({})",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= 1e-5,
+        "{backend}: fused loss gradient of {} off by {:e}",
+        worst.1,
+        worst.0
+    );
 
     let adam = AdamConfig::new();
     let mut optimizer = adam.init();
@@ -149,10 +186,38 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     Outputs {
         encoder_states,
         logits,
+        fused_logits,
         loss,
         after_one_step,
         loss_curve,
     }
+}
+
+/// Every parameter's gradient by parameter id order of visiting, with a readable index.
+fn gradients<B: AutodiffBackend>(
+    model: &Seq2Seq<B>,
+    grads: &B::Gradients,
+) -> Vec<(String, Vec<f32>)> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        out: Vec<(String, Vec<f32>)>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let g = param.val().grad(self.grads).map(values).unwrap_or_default();
+            self.out.push((
+                format!("parameter {} {:?}", self.out.len(), param.val().dims()),
+                g,
+            ));
+        }
+    }
+    let mut collect = Collect {
+        grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut collect);
+    collect.out
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -192,6 +257,16 @@ fn compare(backend: &str, got: &Outputs) {
         1e-4,
     );
     assert_close("logits", backend, &got.logits, &want.logits, 1e-4);
+    assert_close(
+        "fused-attention logits (inference model)",
+        backend,
+        &got.fused_logits,
+        &want.logits,
+        1e-4,
+    );
+    let own = max_abs_diff(&got.fused_logits, &got.logits);
+    eprintln!("{backend}: fused vs written-out attention max |Δ| = {own:.3e}");
+    assert!(own <= 1e-4, "{backend}: fused attention differs by {own:e}");
     assert_close("loss", backend, &[got.loss], &[want.loss], 1e-5);
     assert_eq!(
         got.after_one_step.keys().collect::<Vec<_>>(),

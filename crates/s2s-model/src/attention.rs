@@ -2,9 +2,15 @@
 //! decoding cache can store projected keys/values (and cross-attention projects the encoder
 //! memory once per source, never per step).
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 
 /// Value written into masked attention scores before the softmax. Finite so that f16 backends
 /// do not produce NaN, and small enough that `exp` of it underflows to exactly 0 in f32.
@@ -89,9 +95,15 @@ impl<B: Backend> MultiHeadAttention<B> {
 
     /// Scaled dot-product attention over already projected heads, then the output projection.
     ///
+    /// Without autodiff (decoding, validation) this is Burn's fused
+    /// [`burn::tensor::module::attention`]: libtorch's `scaled_dot_product_attention` on tch,
+    /// flex's own kernel, CubeCL's on GPUs. While training it is written out here: burn-autodiff
+    /// 0.21 has no fused attention node (it records the same decomposition, with extra
+    /// NaN-guarding passes), and attention dropout needs the probabilities.
+    ///
     /// # Shapes
     /// - `q`: `[batch_size, n_heads, q_len, d_head]`, `k`/`v`: `[batch_size, n_heads, k_len, d_head]`
-    /// - `mask`: `[batch_size, q_len, k_len]` (`true` = masked)
+    /// - `mask`: `[batch_size, q_len, k_len]` (`true` = masked); no row may be fully masked
     /// - output: `[batch_size, q_len, d_model]`
     pub fn attend(
         &self,
@@ -102,24 +114,42 @@ impl<B: Backend> MultiHeadAttention<B> {
     ) -> Tensor<B, 3> {
         let [batch_size, n_heads, q_len, d_head] = q.dims();
         let k_len = k.dims()[2];
+        // [B, Tq, Tk] -> [B, H, Tq, Tk]
+        let mask = mask.map(|mask| {
+            mask.unsqueeze_dim::<4>(1)
+                .expand([batch_size, n_heads, q_len, k_len])
+        });
+        let context = if B::ad_enabled(&q.device()) {
+            self.attend_unfused(q, k, v, mask)
+        } else {
+            fused_attention(q, k, v, mask)
+        };
+        // [B, H, Tq, Dh] -> [B, Tq, H, Dh] -> [B, Tq, D]
+        let context = context
+            .swap_dims(1, 2)
+            .reshape([batch_size, q_len, n_heads * d_head]);
+        self.output.forward(context)
+    }
+
+    /// `softmax(q·kᵀ/√d_head + mask)·v` as separate operations (with attention dropout).
+    ///
+    /// # Shapes
+    /// - `mask`: `[batch_size, n_heads, q_len, k_len]`; output: `[batch_size, n_heads, q_len, d_head]`
+    pub fn attend_unfused(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        mask: Option<Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 4> {
+        let d_head = q.dims()[3];
         let scale = (d_head as f64).sqrt().recip();
         // [B, H, Tq, Tk]
         let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
         if let Some(mask) = mask {
-            // [B, Tq, Tk] -> [B, H, Tq, Tk]
-            let mask = mask
-                .unsqueeze_dim::<4>(1)
-                .expand([batch_size, n_heads, q_len, k_len]);
             scores = scores.mask_fill(mask, MASKED_SCORE);
         }
-        let probs = self.dropout.forward(softmax(scores, 3));
-        // [B, H, Tq, Dh] -> [B, Tq, H, Dh] -> [B, Tq, D]
-        let context =
-            probs
-                .matmul(v)
-                .swap_dims(1, 2)
-                .reshape([batch_size, q_len, n_heads * d_head]);
-        self.output.forward(context)
+        self.dropout.forward(softmax(scores, 3)).matmul(v)
     }
 
     /// `(n_heads, d_head)`.
@@ -133,6 +163,60 @@ impl<B: Backend> MultiHeadAttention<B> {
         x.reshape([batch_size, len, self.n_heads, self.d_head])
             .swap_dims(1, 2)
     }
+}
+
+/// Burn's fused attention (`true` = masked), with the mask inverted for a backend whose kernel
+/// reads it the other way: burn-tch 0.21 hands Burn's mask to libtorch's
+/// `scaled_dot_product_attention` as is, where `true` means "may attend". Which convention a
+/// backend follows is measured once per backend type on a two-key example, so that a fixed
+/// Burn needs no change here.
+///
+/// # Shapes
+/// - `q`: `[batch_size, n_heads, q_len, d_head]`, `k`/`v`: `[batch_size, n_heads, k_len, d_head]`
+/// - `mask`: `[batch_size, n_heads, q_len, k_len]`; output: `[batch_size, n_heads, q_len, d_head]`
+pub fn fused_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
+    let mask = mask.map(|mask| {
+        if fused_mask_is_inverted::<B>(&q.device()) {
+            mask.bool_not()
+        } else {
+            mask
+        }
+    });
+    attention(q, k, v, mask, None, AttentionModuleOptions::default())
+}
+
+/// Whether `B`'s fused attention attends where the mask is `true` (see [`fused_attention`]).
+fn fused_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
+    static INVERTED: OnceLock<Mutex<HashMap<TypeId, bool>>> = OnceLock::new();
+    let cache = INVERTED.get_or_init(Default::default);
+    let key = TypeId::of::<B>();
+    if let Some(&inverted) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).copied())
+        .as_ref()
+    {
+        return inverted;
+    }
+    // One query, two keys with values 0 and 1, the second masked: Burn's convention gives 0.
+    let q = Tensor::<B, 4>::ones([1, 1, 1, 1], device);
+    let k = Tensor::<B, 4>::zeros([1, 1, 2, 1], device);
+    let v = Tensor::<B, 4>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 1, 2, 1]), device);
+    let mask =
+        Tensor::<B, 4, Bool>::from_data(TensorData::new(vec![false, true], [1, 1, 1, 2]), device);
+    let out: f32 = attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
+        .into_scalar()
+        .elem();
+    let inverted = out > 0.5;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, inverted);
+    }
+    inverted
 }
 
 /// Mask of future positions for causal self-attention, `true` above the diagonal.

@@ -14,6 +14,7 @@ pub mod decoder;
 pub mod embedding;
 pub mod encoder;
 pub mod feedforward;
+pub mod loss;
 pub mod seq2seq;
 
 pub use batch::{special, Seq2SeqBatch};
@@ -23,6 +24,7 @@ pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
     VocabSizes,
 };
+pub use loss::{fused_cross_entropy, FusedCrossEntropy, FusedLossOutput};
 pub use seq2seq::{
     sequence_cross_entropy, Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource,
 };

@@ -207,9 +207,39 @@ impl<B: Backend> Seq2Seq<B> {
         memory: Tensor<B, 3>,
         memory_pad_mask: Tensor<B, 2, Bool>,
     ) -> Tensor<B, 3> {
+        self.project(self.decode_states(target_input, memory, memory_pad_mask))
+    }
+
+    /// [`Self::decode`] up to the decoder's output states, before the vocabulary projection.
+    ///
+    /// # Shapes
+    /// - `target_input`: `[batch_size, tgt_len]`, `memory`: `[batch_size, src_len, d_decoder]`
+    /// - output: `[batch_size, tgt_len, d_decoder]`
+    pub fn decode_states(
+        &self,
+        target_input: Tensor<B, 2, Int>,
+        memory: Tensor<B, 3>,
+        memory_pad_mask: Tensor<B, 2, Bool>,
+    ) -> Tensor<B, 3> {
         let x = self.target_embedding.forward(target_input, 0);
-        let h = self.decoder.forward(x, memory, memory_pad_mask);
-        self.project(h)
+        self.decoder.forward(x, memory, memory_pad_mask)
+    }
+
+    /// The vocabulary projection as a matrix: logits = states · P. The transposed target
+    /// embedding when tied, else the output layer's weight.
+    ///
+    /// # Shapes
+    /// - output: `[d_decoder, vocab_size]`
+    pub fn output_projection(&self) -> Tensor<B, 2> {
+        match &self.output {
+            Some(linear) => linear.weight.val(),
+            None => self.target_embedding.token_weights().transpose(),
+        }
+    }
+
+    /// The label-smoothing ε the training loss uses.
+    pub fn label_smoothing(&self) -> f64 {
+        self.label_smoothing
     }
 
     /// Maps decoder states to vocabulary logits (tied or untied).

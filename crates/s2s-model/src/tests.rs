@@ -293,3 +293,128 @@ fn reordered_cache_follows_the_selected_rows() {
     assert!(diff < 1e-5, "reordered cache differs by {diff}");
     assert_eq!(cache.batch_size(), 3);
 }
+
+/// Every parameter's gradient (flattened, in visiting order).
+fn gradients(
+    m: &Seq2Seq<burn::backend::Autodiff<B>>,
+    grads: &<burn::backend::Autodiff<B> as burn::tensor::backend::AutodiffBackend>::Gradients,
+) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    type A = burn::backend::Autodiff<B>;
+    struct Collect<'a> {
+        grads: &'a <A as burn::tensor::backend::AutodiffBackend>::Gradients,
+        out: Vec<Vec<f32>>,
+    }
+    impl ModuleVisitor<A> for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+            let values = param
+                .val()
+                .grad(self.grads)
+                .map(|g| g.into_data().to_vec::<f32>().unwrap())
+                .unwrap_or_default();
+            self.out.push(values);
+        }
+    }
+    let mut collect = Collect {
+        grads,
+        out: Vec::new(),
+    };
+    m.visit(&mut collect);
+    collect.out
+}
+
+#[test]
+fn fused_loss_has_the_autodiff_loss_value_and_gradients() {
+    type A = burn::backend::Autodiff<B>;
+    let device = Default::default();
+    let ids = |rows: &[&[i64]]| -> Tensor<A, 2, Int> { Tensor::from_inner(ids(rows)) };
+    let src: &[&[i64]] = &[&[5, 6, 7, 2, 0], &[8, 9, 10, 11, 2]];
+    let tgt_in: &[&[i64]] = &[&[1, 4, 5, 0], &[1, 6, 7, 8]];
+    let labels: &[&[i64]] = &[&[4, 5, 2, 0], &[6, 7, 8, 2]];
+    let batch = || Seq2SeqBatch::<A> {
+        source: ids(src),
+        source_pad_mask: ids(src).equal_elem(0),
+        target_input: ids(tgt_in),
+        target_labels: ids(labels),
+        target_pad_mask: ids(tgt_in).equal_elem(0),
+    };
+    for config in variants() {
+        for smoothing in [0.0, 0.1] {
+            A::seed(&device, 7);
+            let m = config
+                .init::<A>(VOCAB, &device)
+                .unwrap()
+                .with_label_smoothing(smoothing);
+            let reference = m.forward_loss(batch());
+            let fused = m.forward_loss_fused(batch());
+            let close = |a: f32, b: f32, what: &str| {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                    "{what}: autodiff {a} vs fused {b} (ε = {smoothing})"
+                );
+            };
+            close(
+                reference.loss.clone().into_scalar(),
+                fused.loss.into_scalar(),
+                "loss",
+            );
+            close(
+                reference.nll.clone().into_scalar(),
+                fused.nll.into_scalar(),
+                "nll",
+            );
+            fused.logits.into_data().assert_approx_eq::<f32>(
+                &reference.logits.clone().inner().into_data(),
+                Tolerance::default(),
+            );
+            let expected = gradients(&m, &reference.loss.backward());
+            let actual = gradients(&m, &fused.surrogate.backward());
+            assert_eq!(expected.len(), actual.len());
+            let mut compared = 0;
+            for (e, a) in expected.iter().zip(&actual) {
+                assert_eq!(e.len(), a.len(), "a parameter lost or gained its gradient");
+                for (&e, &a) in e.iter().zip(a) {
+                    close(e, a, "gradient");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 1000, "only {compared} gradient values compared");
+        }
+    }
+}
+
+#[test]
+fn fused_attention_equals_the_written_out_attention_with_masks() {
+    use crate::attention::{fused_attention, MultiHeadAttentionConfig};
+    let device = Default::default();
+    B::seed(&device, 3);
+    let attn = MultiHeadAttentionConfig::new(16, 4).init::<B>(&device);
+    let [batch_size, n_heads, q_len, k_len, d_head] = [2, 4, 3, 5, 4];
+    let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let q = Tensor::<B, 4>::random([batch_size, n_heads, q_len, d_head], dist, &device);
+    let k = Tensor::<B, 4>::random([batch_size, n_heads, k_len, d_head], dist, &device);
+    let v = Tensor::<B, 4>::random([batch_size, n_heads, k_len, d_head], dist, &device);
+    // Row 0 has two padded keys, row 1 none.
+    let pad = Tensor::<B, 2, Bool>::from_data(
+        TensorData::new(
+            vec![
+                false, false, false, true, true, false, false, false, false, false,
+            ],
+            [batch_size, k_len],
+        ),
+        &device,
+    );
+    let mask = crate::attention::key_padding_mask(pad, q_len)
+        .unsqueeze_dim::<4>(1)
+        .expand([batch_size, n_heads, q_len, k_len]);
+    let unfused = attn.attend_unfused(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+    let fused = fused_attention(q.clone(), k.clone(), v.clone(), Some(mask));
+    fused
+        .clone()
+        .into_data()
+        .assert_approx_eq::<f32>(&unfused.into_data(), Tolerance::absolute(1e-5));
+    // The mask matters: without it the output changes.
+    let open = fused_attention(q, k, v, None);
+    let diff = (open - fused).abs().max().into_scalar();
+    assert!(diff > 1e-3, "masking two keys changed nothing ({diff})");
+}

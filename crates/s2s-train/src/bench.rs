@@ -1,6 +1,7 @@
 //! The measurements behind `s2s bench --config … --backends …`: training throughput and loss
-//! over N optimizer steps, then greedy decoding throughput, on one backend. The CLI runs this
-//! once per backend (each in its own process) and compares.
+//! over N optimizer steps, then greedy and beam-search decoding throughput, on one backend. The
+//! CLI runs this once per backend (each in its own process) and compares; [`reference_input`]
+//! hands the same token batches to the PyTorch reference (`benches/reference/`).
 
 use std::time::Instant;
 
@@ -11,8 +12,9 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::TrainStep;
+use s2s_data::{TokenizedPair, TokenizerPair};
 use s2s_generate::{DecodeStrategy, GenerationConfig};
-use s2s_model::{BertConfig, SourceEncoder};
+use s2s_model::{special, Activation, AdapterKind, BertConfig, PositionKind, SourceEncoder};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::ExperimentConfig;
@@ -33,6 +35,8 @@ pub struct BenchOptions {
     /// Tokens generated per source (`</s>` suppressed until then, so every backend generates
     /// exactly the same number of tokens).
     pub decode_tokens: usize,
+    /// Beam width of the beam-search measurement (1 skips it).
+    pub num_beams: usize,
 }
 
 /// What one backend measured.
@@ -53,6 +57,34 @@ pub struct BenchResult {
     /// Seconds of the timed decoding run.
     pub decode_seconds: f64,
     pub decode_tokens: usize,
+    /// Tokens per second of the best hypotheses of beam search (`num_beams` wide, same
+    /// sentences and length); `None` when `num_beams` is 1.
+    #[serde(default)]
+    pub beam_tokens_per_second: Option<f64>,
+    /// Seconds of the timed beam-search run.
+    #[serde(default)]
+    pub beam_seconds: Option<f64>,
+    #[serde(default)]
+    pub num_beams: usize,
+}
+
+/// The tokenised training and validation pairs a benchmark uses (the config's tokenizer,
+/// length limits and seeded training subset), shared by [`bench`] and [`reference_input`].
+fn bench_items(
+    config: &ExperimentConfig,
+    data: &PreparedData,
+) -> Result<(TokenizerPair, Vec<TokenizedPair>, Vec<TokenizedPair>), TrainError> {
+    let tokenizers = build_tokenizers(config, data)?;
+    let limits = config.data.length_limits();
+    let (mut train_items, _) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
+    let (valid_items, _) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
+    if let Some(n) = config.data.max_train_pairs {
+        train_items = seeded_subset(train_items, n, config.training.seed);
+    }
+    if train_items.is_empty() || valid_items.is_empty() {
+        return Err(TrainError::NoTrainingData);
+    }
+    Ok((tokenizers, train_items, valid_items))
 }
 
 /// Trains `warmup_steps + steps` optimizer steps from the seeded initialisation (the
@@ -69,22 +101,8 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
     device: &B::Device,
     init_device: &R::Device,
 ) -> Result<BenchResult, TrainError> {
-    config.validate()?;
-    if options.steps == 0 || options.decode_sentences == 0 || options.decode_tokens == 0 {
-        return Err(TrainError::Config(
-            "the benchmark needs at least one step, sentence and token".into(),
-        ));
-    }
-    let tokenizers = build_tokenizers(config, data)?;
-    let limits = config.data.length_limits();
-    let (mut train_items, _) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
-    let (valid_items, _) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
-    if let Some(n) = config.data.max_train_pairs {
-        train_items = seeded_subset(train_items, n, config.training.seed);
-    }
-    if train_items.is_empty() || valid_items.is_empty() {
-        return Err(TrainError::NoTrainingData);
-    }
+    check_options(config, &options)?;
+    let (tokenizers, train_items, valid_items) = bench_items(config, data)?;
     let t = &config.training;
     let bert = match &data.bert {
         Some(dir) if config.model.bert.is_some() => {
@@ -173,43 +191,301 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
     let median = median(&mut times);
     let per_step = |tokens: usize| tokens as f64 / options.steps as f64 / median;
 
-    // Greedy decoding with the trained weights on the inference backend.
+    // Greedy and beam decoding with the trained weights on the inference backend.
     let model = learner.model.valid();
     let inner = device.clone();
-    let sources: Vec<Vec<u32>> = valid_items
-        .iter()
-        .take(options.decode_sentences)
-        .map(|pair| pair.source.clone())
-        .collect();
-    let generation = GenerationConfig {
-        strategy: DecodeStrategy::Greedy,
-        max_new_tokens: options.decode_tokens,
-        min_new_tokens: options.decode_tokens,
-        no_repeat_ngram_size: 0,
-        batch_size: config.training.batch_size,
+    let sources = decode_sources(&valid_items, &options);
+    let greedy = time_decoding(
+        &model,
+        &sources,
+        DecodeStrategy::Greedy,
+        config,
+        &options,
+        &inner,
+    )?;
+    let beam = if options.num_beams > 1 {
+        let strategy = DecodeStrategy::Beam {
+            num_beams: options.num_beams,
+            length_penalty: 1.0,
+            early_stopping: false,
+            num_return_sequences: 1,
+        };
+        Some(time_decoding(
+            &model, &sources, strategy, config, &options, &inner,
+        )?)
+    } else {
+        None
     };
-    let warm: Vec<Vec<u32>> = sources.iter().take(2).cloned().collect();
-    s2s_generate::generate(&model, &warm, &generation, &inner)?;
-    let started = Instant::now();
-    let hypotheses = s2s_generate::generate(&model, &sources, &generation, &inner)?;
-    <B::InnerBackend as Backend>::sync(&inner)
-        .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
-    let decode_seconds = started.elapsed().as_secs_f64();
-    let decode_tokens: usize = hypotheses
-        .iter()
-        .filter_map(|h| h.first())
-        .map(|h| h.tokens.len())
-        .sum();
     Ok(BenchResult {
         parameters,
         median_step_seconds: median,
         train_tokens_per_second: per_step(target_tokens),
         train_all_tokens_per_second: per_step(all_tokens),
         losses,
-        decode_tokens_per_second: decode_tokens as f64 / decode_seconds,
-        decode_seconds,
-        decode_tokens,
+        decode_tokens_per_second: greedy.tokens as f64 / greedy.seconds,
+        decode_seconds: greedy.seconds,
+        decode_tokens: greedy.tokens,
+        beam_tokens_per_second: beam.as_ref().map(|b| b.tokens as f64 / b.seconds),
+        beam_seconds: beam.as_ref().map(|b| b.seconds),
+        num_beams: options.num_beams,
     })
+}
+
+fn check_options(config: &ExperimentConfig, options: &BenchOptions) -> Result<(), TrainError> {
+    config.validate()?;
+    if options.steps == 0
+        || options.decode_sentences == 0
+        || options.decode_tokens == 0
+        || options.num_beams == 0
+    {
+        return Err(TrainError::Config(
+            "the benchmark needs at least one step, sentence, token and beam".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The first `decode_sentences` validation sources (as tokenised, specials included).
+fn decode_sources(valid_items: &[TokenizedPair], options: &BenchOptions) -> Vec<Vec<u32>> {
+    valid_items
+        .iter()
+        .take(options.decode_sentences)
+        .map(|pair| pair.source.clone())
+        .collect()
+}
+
+struct Timed {
+    seconds: f64,
+    tokens: usize,
+}
+
+/// Decodes `sources` once untimed (two sentences, to warm up) and once timed, with `</s>`
+/// suppressed for `decode_tokens` tokens; counts the tokens of each sentence's best hypothesis.
+fn time_decoding<B: Backend>(
+    model: &s2s_model::Seq2Seq<B>,
+    sources: &[Vec<u32>],
+    strategy: DecodeStrategy,
+    config: &ExperimentConfig,
+    options: &BenchOptions,
+    device: &B::Device,
+) -> Result<Timed, TrainError> {
+    let generation = GenerationConfig {
+        strategy,
+        max_new_tokens: options.decode_tokens,
+        min_new_tokens: options.decode_tokens,
+        no_repeat_ngram_size: 0,
+        batch_size: config.training.batch_size,
+    };
+    let warm: Vec<Vec<u32>> = sources.iter().take(2).cloned().collect();
+    s2s_generate::generate(model, &warm, &generation, device)?;
+    let started = Instant::now();
+    let hypotheses = s2s_generate::generate(model, sources, &generation, device)?;
+    B::sync(device).map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens = hypotheses
+        .iter()
+        .filter_map(|h| h.first())
+        .map(|h| h.tokens.len())
+        .sum();
+    Ok(Timed { seconds, tokens })
+}
+
+/// What the PyTorch reference (`benches/reference/seq2seq_torch.py`) needs to train the same
+/// architecture on the same token batches and decode the same sentences: written as JSON by
+/// `s2s bench` and read by the script.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceInput {
+    pub seed: u64,
+    /// Intra-op threads the reference may use (the s2s backends use every logical CPU).
+    pub threads: usize,
+    pub warmup_steps: usize,
+    pub model: ReferenceModel,
+    pub training: ReferenceTraining,
+    pub special: ReferenceSpecial,
+    /// `warmup_steps + steps` batches, in the order the s2s backends train on them.
+    pub batches: Vec<ReferenceBatch>,
+    pub decode: ReferenceDecode,
+}
+
+/// The model's shape (a Transformer source encoder; BERT encoders have no reference).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceModel {
+    pub source_vocab: usize,
+    pub target_vocab: usize,
+    pub d_model_encoder: usize,
+    pub n_heads_encoder: usize,
+    pub n_layers_encoder: usize,
+    pub d_ff_encoder: usize,
+    pub d_model_decoder: usize,
+    pub n_heads_decoder: usize,
+    pub n_layers_decoder: usize,
+    pub d_ff_decoder: usize,
+    pub dropout: f64,
+    pub attention_dropout: f64,
+    pub activation: Activation,
+    pub norm_first: bool,
+    pub layer_norm_eps: f64,
+    pub positions: PositionKind,
+    pub max_positions: usize,
+    pub tie_output_embedding: bool,
+    /// `none` or `linear` (the reference has no MLP adapter).
+    pub adapter: AdapterKind,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceTraining {
+    pub lr_factor: f64,
+    pub warmup_steps: usize,
+    pub label_smoothing: f64,
+    pub grad_clip_norm: f32,
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_epsilon: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceSpecial {
+    pub pad: u32,
+    pub bos: u32,
+    pub eos: u32,
+}
+
+/// One padded batch: `[batch_size, src_len]` / `[batch_size, tgt_len]` row-major ids, and the
+/// source pad mask (`true` = pad).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceBatch {
+    pub source: Vec<Vec<i64>>,
+    pub source_pad: Vec<Vec<bool>>,
+    pub target_input: Vec<Vec<i64>>,
+    pub target_labels: Vec<Vec<i64>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceDecode {
+    /// Unpadded source ids, as s2s decodes them.
+    pub sources: Vec<Vec<u32>>,
+    pub tokens: usize,
+    pub num_beams: usize,
+    pub batch_size: usize,
+}
+
+/// The batches and shapes of [`bench`] for the PyTorch reference: the same tokenizer, items,
+/// loader (seed, buckets) and decoding sentences, so that the reference measures the same work.
+/// The loader runs on `B` only to produce the ids.
+///
+/// # Errors
+/// A BERT source encoder (the reference has no BERT), an invalid config or no data.
+pub fn reference_input<B: Backend>(
+    config: &ExperimentConfig,
+    data: &PreparedData,
+    options: BenchOptions,
+    threads: usize,
+    device: &B::Device,
+) -> Result<ReferenceInput, TrainError> {
+    check_options(config, &options)?;
+    if config.model.bert.is_some() {
+        return Err(TrainError::Config(
+            "the PyTorch reference has no BERT encoder: benchmark a config without model.bert"
+                .into(),
+        ));
+    }
+    let (tokenizers, train_items, valid_items) = bench_items(config, data)?;
+    let vocab = tokenizers.vocab_sizes();
+    let t = &config.training;
+    let m = &config.model;
+    let total = options.warmup_steps + options.steps;
+    let loader = s2s_data::training_loader::<B>(
+        train_items,
+        t.batch_size,
+        t.bucket_pool,
+        t.seed,
+        device.clone(),
+    );
+    let mut batches = Vec::with_capacity(total);
+    while batches.len() < total {
+        let before = batches.len();
+        for batch in loader.iter().take(total - before) {
+            batches.push(ReferenceBatch {
+                source: rows(batch.source),
+                source_pad: bool_rows(batch.source_pad_mask),
+                target_input: rows(batch.target_input),
+                target_labels: rows(batch.target_labels),
+            });
+        }
+        if batches.len() == before {
+            return Err(TrainError::NoTrainingData);
+        }
+    }
+    if !matches!(m.adapter.kind, AdapterKind::None | AdapterKind::Linear) {
+        return Err(TrainError::Config(
+            "the PyTorch reference has no MLP adapter: benchmark model.adapter.kind = \"none\" \
+             or \"linear\""
+                .into(),
+        ));
+    }
+    Ok(ReferenceInput {
+        seed: t.seed,
+        threads,
+        warmup_steps: options.warmup_steps,
+        model: ReferenceModel {
+            source_vocab: vocab.source,
+            target_vocab: vocab.target,
+            d_model_encoder: m.encoder.d_model,
+            n_heads_encoder: m.encoder.n_heads,
+            n_layers_encoder: m.encoder.n_layers,
+            d_ff_encoder: m.encoder.d_ff,
+            d_model_decoder: m.decoder.d_model,
+            n_heads_decoder: m.decoder.n_heads,
+            n_layers_decoder: m.decoder.n_layers,
+            d_ff_decoder: m.decoder.d_ff,
+            dropout: m.dropout,
+            attention_dropout: m.attention_dropout,
+            activation: m.activation,
+            norm_first: m.norm_first,
+            layer_norm_eps: m.layer_norm_eps,
+            positions: m.positions,
+            max_positions: m.max_positions,
+            tie_output_embedding: m.tie_output_embedding,
+            adapter: m.adapter.kind,
+        },
+        training: ReferenceTraining {
+            lr_factor: t.lr_factor,
+            warmup_steps: t.warmup_steps,
+            label_smoothing: t.label_smoothing,
+            grad_clip_norm: t.grad_clip_norm,
+            adam_beta1: t.adam_beta1,
+            adam_beta2: t.adam_beta2,
+            adam_epsilon: t.adam_epsilon,
+        },
+        special: ReferenceSpecial {
+            pad: special::PAD,
+            bos: special::BOS,
+            eos: special::EOS,
+        },
+        batches,
+        decode: ReferenceDecode {
+            sources: decode_sources(&valid_items, &options),
+            tokens: options.decode_tokens,
+            num_beams: options.num_beams,
+            batch_size: t.batch_size,
+        },
+    })
+}
+
+fn rows<B: Backend>(t: Tensor<B, 2, Int>) -> Vec<Vec<i64>> {
+    let [_, width] = t.dims();
+    let ids: Vec<i64> = t
+        .into_data()
+        .convert::<i64>()
+        .into_vec()
+        .unwrap_or_default();
+    ids.chunks(width.max(1)).map(<[i64]>::to_vec).collect()
+}
+
+fn bool_rows<B: Backend>(t: Tensor<B, 2, Bool>) -> Vec<Vec<bool>> {
+    let [_, width] = t.dims();
+    let flags: Vec<bool> = t.into_data().into_vec().unwrap_or_default();
+    flags.chunks(width.max(1)).map(<[bool]>::to_vec).collect()
 }
 
 fn median(values: &mut [f64]) -> f64 {

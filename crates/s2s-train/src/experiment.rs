@@ -112,6 +112,9 @@ impl Default for TokenizerConfig {
 pub struct TrainingConfig {
     /// Backend the run uses unless `--backend` overrides it. Default: `ndarray`.
     pub backend: String,
+    /// Intra-op threads of the CPU backends (rayon's pool for ndarray and flex, matrixmultiply's
+    /// for ndarray's matmuls, libtorch's for tch); 0 uses every logical CPU. Default: 0.
+    pub threads: usize,
     /// Default: 10.
     pub epochs: usize,
     /// Sentence pairs per batch. Default: 64.
@@ -163,6 +166,7 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
             backend: "ndarray".into(),
+            threads: 0,
             epochs: 10,
             batch_size: 64,
             bucket_pool: 32,

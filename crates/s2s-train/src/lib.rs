@@ -13,7 +13,7 @@ pub mod step;
 pub mod translate;
 pub mod validation;
 
-pub use bench::{bench, BenchOptions, BenchResult};
+pub use bench::{bench, reference_input, BenchOptions, BenchResult, ReferenceInput};
 pub use experiment::{
     resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
 };
