@@ -8,9 +8,11 @@
 //! is skipped with a message on stderr, unless `S2S_REQUIRE_BACKENDS` names it (CI:
 //! `S2S_REQUIRE_BACKENDS=ndarray,flex,tch,wgpu`), which turns the skip into a failure.
 //!
-//! The logits are also computed without autodiff (`model.valid()`), where attention is Burn's
-//! fused kernel (libtorch's `scaled_dot_product_attention` on tch, flex's own): they must equal
-//! the autodiff path's written-out attention on the same backend, masks included.
+//! The logits are also computed without autodiff (`model.valid()`, the decoding path) and must
+//! equal the autodiff path's. Burn's fused attention (`s2s_model::attention::fused_attention`:
+//! libtorch's `scaled_dot_product_attention` on tch, flex's own kernel) must equal the
+//! written-out attention on the same backend, padding mask included; burn-tch 0.21 reads the
+//! mask the other way round, which `fused_attention` detects and corrects.
 //!
 //! Tolerances (absolute, f32 everywhere): encoder states and logits 1e-4, loss 1e-5, weights
 //! after one Adam step (learning rate 1e-3) 1e-4, a tenth of the step (attention key biases,
@@ -102,8 +104,10 @@ fn pairs() -> Vec<TokenizedPair> {
 struct Outputs {
     encoder_states: Vec<f32>,
     logits: Vec<f32>,
-    /// The logits of the inference (non-autodiff) model: fused attention.
+    /// The logits of the inference (non-autodiff) model.
     fused_logits: Vec<f32>,
+    /// Largest difference between Burn's fused attention and the written-out one.
+    fused_attention_error: f32,
     loss: f32,
     after_one_step: BTreeMap<String, Vec<f32>>,
     loss_curve: Vec<f32>,
@@ -139,6 +143,7 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     let logits = values(model.forward(&batch));
     let inner_batch = Batcher::<B::InnerBackend, _, _>::batch(&Seq2SeqBatcher, pairs(), device);
     let fused_logits = values(model.valid().forward(&inner_batch));
+    let fused_attention_error = fused_attention_error::<B::InnerBackend>(device);
     let loss = values(model.forward_loss(batch.clone()).loss)[0];
 
     // The fused training loss has the autodiff loss's gradients on this backend, and leaves the
@@ -187,10 +192,45 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
         encoder_states,
         logits,
         fused_logits,
+        fused_attention_error,
         loss,
         after_one_step,
         loss_curve,
     }
+}
+
+/// Largest difference between Burn's fused attention and the written-out one on random heads
+/// with two padded keys in the first row.
+fn fused_attention_error<B: Backend>(device: &B::Device) -> f32 {
+    use s2s_model::attention::{fused_attention, MultiHeadAttentionConfig};
+    let attn = MultiHeadAttentionConfig::new(16, 4).init::<B>(device);
+    let [batch_size, n_heads, q_len, k_len, d_head] = [2, 4, 3, 5, 4];
+    let ramp = |shape: [usize; 4], k: f32| {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|i| ((i as f32 * k).sin() * 1.7)).collect();
+        Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
+    };
+    let q = ramp([batch_size, n_heads, q_len, d_head], 0.37);
+    let k = ramp([batch_size, n_heads, k_len, d_head], 0.91);
+    let v = ramp([batch_size, n_heads, k_len, d_head], 0.13);
+    let mut pad = vec![false; batch_size * k_len];
+    pad[3] = true;
+    pad[4] = true;
+    let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(pad, [batch_size, k_len]), device)
+        .unsqueeze_dims::<4>(&[1, 2])
+        .expand([batch_size, n_heads, q_len, k_len]);
+    let unfused = values(attn.attend_unfused(q.clone(), k.clone(), v.clone(), Some(mask.clone())));
+    let fused = values(fused_attention(q, k, v, Some(mask)));
+    eprintln!(
+        "{}: Burn's fused attention reads `true` as {}",
+        B::name(device),
+        if s2s_model::attention::fused_mask_is_inverted::<B>(device) {
+            "\"may attend\" (inverted; fused_attention flips it)"
+        } else {
+            "\"masked\" (Burn's convention)"
+        }
+    );
+    max_abs_diff(&fused, &unfused)
 }
 
 /// Every parameter's gradient by parameter id order of visiting, with a readable index.
@@ -258,15 +298,17 @@ fn compare(backend: &str, got: &Outputs) {
     );
     assert_close("logits", backend, &got.logits, &want.logits, 1e-4);
     assert_close(
-        "fused-attention logits (inference model)",
+        "inference-model logits",
         backend,
         &got.fused_logits,
         &want.logits,
         1e-4,
     );
     let own = max_abs_diff(&got.fused_logits, &got.logits);
-    eprintln!("{backend}: fused vs written-out attention max |Δ| = {own:.3e}");
-    assert!(own <= 1e-4, "{backend}: fused attention differs by {own:e}");
+    assert!(own <= 1e-4, "{backend}: inference logits differ by {own:e}");
+    let err = got.fused_attention_error;
+    eprintln!("{backend}: fused vs written-out attention max |Δ| = {err:.3e}");
+    assert!(err <= 1e-5, "{backend}: fused attention differs by {err:e}");
     assert_close("loss", backend, &[got.loss], &[want.loss], 1e-5);
     assert_eq!(
         got.after_one_step.keys().collect::<Vec<_>>(),

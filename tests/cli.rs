@@ -13,10 +13,15 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn s2s(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
+    s2s_with_env(args, stdin, cwd, &[])
+}
+
+fn s2s_with_env(args: &[&str], stdin: Option<&str>, cwd: &Path, envs: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_s2s"))
         .args(args)
         .current_dir(cwd)
         .env("S2S_DATA_DIR", cwd.join("no-data-needed"))
+        .envs(envs.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -989,4 +994,111 @@ fn bench_measures_each_backend_and_compare_plots_runs() {
         );
         assert_user_error(&out, "--features cuda");
     }
+}
+
+/// The Python of `scripts/setup-tch.sh` (or `$S2S_TORCH_PYTHON`), if it is installed.
+fn torch_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("S2S_TORCH_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = match std::env::var_os("S2S_DATA_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache/s2s"),
+    };
+    let python = cache.join("torch-2.9.0/bin/python");
+    python.is_file().then_some(python)
+}
+
+#[test]
+fn bench_runs_the_pytorch_reference_on_the_same_batches_or_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    let train = fixture("bible-en-fr-train.tsv");
+    let valid = fixture("bible-en-fr-valid.tsv");
+    std::fs::write(
+        &config,
+        tiny_config(&train, &valid, "batch_size = 16\nwarmup_steps = 10\n"),
+    )
+    .unwrap();
+    let bench = |envs: &[(&str, &str)], out: &str| {
+        let args = [
+            "bench",
+            "--config",
+            config.to_str().unwrap(),
+            "--backends",
+            "ndarray,pytorch",
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+            "--decode-sentences",
+            "4",
+            "--decode-tokens",
+            "5",
+            "--num-beams",
+            "2",
+            "--out",
+            out,
+        ];
+        let result = s2s_with_env(&args, None, dir.path(), envs);
+        assert!(result.status.success(), "{}", text(&result.stderr));
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(out).join("bench.json")).unwrap(),
+        )
+        .unwrap();
+        json["rows"].as_array().unwrap().clone()
+    };
+
+    // Without torch: the row is skipped with the install command, the rest is measured.
+    let rows = bench(&[("S2S_TORCH_PYTHON", "/nonexistent/python")], "without");
+    assert_eq!(rows[0]["backend"], "ndarray");
+    assert!(rows[0]["measured"].is_object());
+    assert_eq!(rows[1]["backend"], "pytorch");
+    let why = rows[1]["skipped"].as_str().unwrap();
+    assert!(why.contains("scripts/setup-tch.sh"), "{why}");
+
+    let Some(python) = torch_python() else {
+        let required = std::env::var("S2S_REQUIRE_BACKENDS").is_ok_and(|b| b.contains("tch"));
+        assert!(
+            !required,
+            "PyTorch is required (S2S_REQUIRE_BACKENDS names tch) but missing"
+        );
+        eprintln!("skipped the measured pytorch column: run scripts/setup-tch.sh");
+        return;
+    };
+    let rows = bench(&[("S2S_TORCH_PYTHON", python.to_str().unwrap())], "with");
+    let result = |i: usize| rows[i]["measured"]["result"].clone();
+    let (s2s_row, torch_row) = (result(0), result(1));
+    assert_eq!(rows[1]["backend"], "pytorch");
+    let losses = |r: &serde_json::Value| -> Vec<f64> {
+        r["losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (ours, theirs) = (losses(&s2s_row), losses(&torch_row));
+    assert_eq!(theirs.len(), 4, "1 warm-up + 3 timed steps");
+    // Same architecture and batches from different random weights: a fresh model's
+    // label-smoothed loss sits near ln(vocabulary) in both.
+    assert!(
+        (ours[0] - theirs[0]).abs() < 0.5,
+        "s2s {} vs pytorch {}",
+        ours[0],
+        theirs[0]
+    );
+    assert_eq!(
+        torch_row["parameters"], s2s_row["parameters"],
+        "the reference counts the same parameters"
+    );
+    assert_eq!(
+        torch_row["decode_tokens"], 20,
+        "4 sentences × 5 forced tokens"
+    );
+    assert!(torch_row["train_tokens_per_second"].as_f64().unwrap() > 0.0);
+    assert!(torch_row["beam_tokens_per_second"].as_f64().unwrap() > 0.0);
+    assert!(s2s_row["beam_tokens_per_second"].as_f64().unwrap() > 0.0);
+    let table = std::fs::read_to_string(dir.path().join("with/bench.md")).unwrap();
+    assert!(table.contains("vs pytorch"), "{table}");
 }

@@ -95,11 +95,12 @@ impl<B: Backend> MultiHeadAttention<B> {
 
     /// Scaled dot-product attention over already projected heads, then the output projection.
     ///
-    /// Without autodiff (decoding, validation) this is Burn's fused
-    /// [`burn::tensor::module::attention`]: libtorch's `scaled_dot_product_attention` on tch,
-    /// flex's own kernel, CubeCL's on GPUs. While training it is written out here: burn-autodiff
-    /// 0.21 has no fused attention node (it records the same decomposition, with extra
-    /// NaN-guarding passes), and attention dropout needs the probabilities.
+    /// Written out ([`Self::attend_unfused`]) on every backend. Burn's fused
+    /// [`burn::tensor::module::attention`] ([`fused_attention`]) was measured and is not used:
+    /// burn-autodiff 0.21 has no fused attention node (it records the same decomposition, with
+    /// extra NaN-guarding passes), and for decoding flex's kernel loops over batch × heads on
+    /// one thread (greedy decoding fell from 4,281 to 1,665 tokens/s) while libtorch's was no
+    /// faster than this path (docs/performance.md).
     ///
     /// # Shapes
     /// - `q`: `[batch_size, n_heads, q_len, d_head]`, `k`/`v`: `[batch_size, n_heads, k_len, d_head]`
@@ -119,11 +120,7 @@ impl<B: Backend> MultiHeadAttention<B> {
             mask.unsqueeze_dim::<4>(1)
                 .expand([batch_size, n_heads, q_len, k_len])
         });
-        let context = if B::ad_enabled(&q.device()) {
-            self.attend_unfused(q, k, v, mask)
-        } else {
-            fused_attention(q, k, v, mask)
-        };
+        let context = self.attend_unfused(q, k, v, mask);
         // [B, H, Tq, Dh] -> [B, Tq, H, Dh] -> [B, Tq, D]
         let context = context
             .swap_dims(1, 2)
@@ -191,7 +188,7 @@ pub fn fused_attention<B: Backend>(
 }
 
 /// Whether `B`'s fused attention attends where the mask is `true` (see [`fused_attention`]).
-fn fused_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
+pub fn fused_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
     static INVERTED: OnceLock<Mutex<HashMap<TypeId, bool>>> = OnceLock::new();
     let cache = INVERTED.get_or_init(Default::default);
     let key = TypeId::of::<B>();
