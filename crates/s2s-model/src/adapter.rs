@@ -4,6 +4,7 @@ use burn::nn::{Gelu, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConf
 use burn::prelude::*;
 
 use crate::config::AdapterKind;
+use crate::linear::forward_flat;
 
 /// Configuration of [`Adapter`].
 #[derive(Config, Debug)]
@@ -71,9 +72,9 @@ impl<B: Backend> Adapter<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let Some(down) = &self.down else { return x };
         let Some(up) = &self.up else {
-            return down.forward(x);
+            return forward_flat(down, x);
         };
-        let h = up.forward(Gelu::new().forward(down.forward(x.clone())));
+        let h = forward_flat(up, Gelu::new().forward(forward_flat(down, x.clone())));
         let h = if self.residual { h + x } else { h };
         match &self.norm {
             Some(norm) => norm.forward(h),

@@ -12,6 +12,8 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use crate::linear::forward_flat;
+
 /// Value written into masked attention scores before the softmax. Finite so that f16 backends
 /// do not produce NaN, and small enough that `exp` of it underflows to exactly 0 in f32.
 const MASKED_SCORE: f32 = -1.0e9;
@@ -81,15 +83,15 @@ impl<B: Backend> MultiHeadAttention<B> {
     /// # Shapes
     /// - `x`: `[batch_size, q_len, d_model]` → `[batch_size, n_heads, q_len, d_head]`
     pub fn project_query(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
-        self.split_heads(self.query.forward(x))
+        self.split_heads(forward_flat(&self.query, x))
     }
 
     /// # Shapes
     /// - `x`: `[batch_size, k_len, d_model]` → two `[batch_size, n_heads, k_len, d_head]`
     pub fn project_key_value(&self, x: Tensor<B, 3>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         (
-            self.split_heads(self.key.forward(x.clone())),
-            self.split_heads(self.value.forward(x)),
+            self.split_heads(forward_flat(&self.key, x.clone())),
+            self.split_heads(forward_flat(&self.value, x)),
         )
     }
 
@@ -125,7 +127,7 @@ impl<B: Backend> MultiHeadAttention<B> {
         let context = context
             .swap_dims(1, 2)
             .reshape([batch_size, q_len, n_heads * d_head]);
-        self.output.forward(context)
+        forward_flat(&self.output, context)
     }
 
     /// `softmax(q·kᵀ/√d_head + mask)·v` as separate operations (with attention dropout).

@@ -49,12 +49,16 @@ impl<B: Backend> FeedForward<B> {
     /// # Shapes
     /// - `x`: `[batch_size, seq_len, d_model]` → `[batch_size, seq_len, d_model]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = self.inner.forward(x);
+        let [batch_size, len, d_model] = x.dims();
+        // [B, T, D] -> [B*T, D]: one GEMM per layer and per gradient (crate::linear).
+        let h = self.inner.forward(x.reshape([batch_size * len, d_model]));
         let h = if self.gelu {
             Gelu::new().forward(h)
         } else {
             Relu::new().forward(h)
         };
-        self.outer.forward(self.dropout.forward(h))
+        self.outer
+            .forward(self.dropout.forward(h))
+            .reshape([batch_size, len, d_model])
     }
 }

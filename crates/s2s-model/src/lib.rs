@@ -14,6 +14,7 @@ pub mod decoder;
 pub mod embedding;
 pub mod encoder;
 pub mod feedforward;
+pub mod linear;
 pub mod loss;
 pub mod seq2seq;
 

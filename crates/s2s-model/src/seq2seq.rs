@@ -248,7 +248,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// - `h`: `[batch_size, tgt_len, d_decoder]` → `[batch_size, tgt_len, vocab_size]`
     pub fn project(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.output {
-            Some(linear) => linear.forward(h),
+            Some(linear) => crate::linear::forward_flat(linear, h),
             None => {
                 let [batch_size, tgt_len, d_model] = h.dims();
                 // [V, D] -> [D, V]
