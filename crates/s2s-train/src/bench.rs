@@ -133,13 +133,7 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
     let (mut optimizer, mut scheduler) = optimizer_and_schedule::<B>(config)?;
 
     let total = options.warmup_steps + options.steps;
-    let loader = s2s_data::training_loader::<B>(
-        train_items,
-        t.batch_size,
-        t.bucket_pool,
-        t.seed,
-        device.clone(),
-    );
+    let loader = bench_loader::<B>(config, train_items, device);
     let mut learner = Seq2SeqLearner { model, bleu: None };
     let mut losses = Vec::with_capacity(total);
     let mut times = Vec::with_capacity(options.steps);
@@ -229,6 +223,23 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
         beam_seconds: beam.as_ref().map(|b| b.seconds),
         num_beams: options.num_beams,
     })
+}
+
+/// The training loader of `config` (batch size, length buckets, seed): the batches every
+/// backend and the PyTorch reference train on, in the same order.
+fn bench_loader<B: Backend>(
+    config: &ExperimentConfig,
+    train_items: Vec<TokenizedPair>,
+    device: &B::Device,
+) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<B, s2s_model::Seq2SeqBatch<B>>> {
+    let t = &config.training;
+    s2s_data::training_loader::<B>(
+        train_items,
+        t.batch_size,
+        t.bucket_pool,
+        t.seed,
+        device.clone(),
+    )
 }
 
 fn check_options(config: &ExperimentConfig, options: &BenchOptions) -> Result<(), TrainError> {
@@ -394,13 +405,7 @@ pub fn reference_input<B: Backend>(
     let t = &config.training;
     let m = &config.model;
     let total = options.warmup_steps + options.steps;
-    let loader = s2s_data::training_loader::<B>(
-        train_items,
-        t.batch_size,
-        t.bucket_pool,
-        t.seed,
-        device.clone(),
-    );
+    let loader = bench_loader::<B>(config, train_items, device);
     let mut batches = Vec::with_capacity(total);
     while batches.len() < total {
         let before = batches.len();
