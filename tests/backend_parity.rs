@@ -207,7 +207,7 @@ fn fused_attention_error<B: Backend>(device: &B::Device) -> f32 {
     let [batch_size, n_heads, q_len, k_len, d_head] = [2, 4, 3, 5, 4];
     let ramp = |shape: [usize; 4], k: f32| {
         let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|i| ((i as f32 * k).sin() * 1.7)).collect();
+        let data: Vec<f32> = (0..n).map(|i| (i as f32 * k).sin() * 1.7).collect();
         Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
     };
     let q = ramp([batch_size, n_heads, q_len, d_head], 0.37);
