@@ -1001,9 +1001,17 @@ fn torch_python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("S2S_TORCH_PYTHON") {
         return Some(PathBuf::from(p));
     }
-    let cache = match std::env::var_os("S2S_DATA_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache/s2s"),
+    // Where scripts/setup-tch.sh installs it: $S2S_DATA_DIR, else $XDG_CACHE_HOME/s2s, else
+    // ~/.cache/s2s.
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let cache = match (set("S2S_DATA_DIR"), set("XDG_CACHE_HOME")) {
+        (Some(dir), _) => dir,
+        (None, Some(xdg)) => xdg.join("s2s"),
+        (None, None) => set("HOME")?.join(".cache/s2s"),
     };
     let python = cache.join("torch-2.9.0/bin/python");
     python.is_file().then_some(python)
