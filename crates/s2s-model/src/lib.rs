@@ -25,10 +25,8 @@ pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
     VocabSizes,
 };
-pub use loss::{fused_cross_entropy, FusedCrossEntropy, FusedLossOutput};
-pub use seq2seq::{
-    sequence_cross_entropy, Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource,
-};
+pub use loss::{fused_cross_entropy, sequence_cross_entropy, FusedCrossEntropy, FusedLossOutput};
+pub use seq2seq::{Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource};
 
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,68 @@ fn dot<B: Backend, const D: usize>(a: Tensor<B, D>, c: Tensor<B, D>) -> Tensor<B
     a.reshape([1, n]).matmul(c.reshape([n, 1])).reshape([1])
 }
 
+/// Token-level cross-entropy averaged over non-pad labels (so padding never changes the loss),
+/// with uniform label smoothing: `(1-ε)·nll + ε·mean_v(−log p_v)`.
+/// Returns `(smoothed, nll)`, both `[1]`.
+///
+/// # Shapes
+/// - `logits`: `[batch_size, tgt_len, vocab_size]`, `labels`: `[batch_size, tgt_len]`
+pub fn sequence_cross_entropy<B: Backend>(
+    logits: Tensor<B, 3>,
+    labels: Tensor<B, 2, Int>,
+    label_smoothing: f64,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let [batch_size, tgt_len, vocab_size] = logits.dims();
+    let n = batch_size * tgt_len;
+    // [B*T, V]
+    let log_probs = log_softmax(logits.reshape([n, vocab_size]), 1);
+    let ce = token_cross_entropy(log_probs, labels.reshape([n]), label_smoothing);
+    (ce.loss, ce.nll)
+}
+
+/// [`sequence_cross_entropy`] from log-probabilities, with the non-pad mask and token count it
+/// averages over (the fused loss weighs its gradient with them).
+struct TokenCrossEntropy<B: Backend> {
+    /// `[1]`
+    loss: Tensor<B, 1>,
+    /// `[1]`
+    nll: Tensor<B, 1>,
+    /// `[n]`, 1 on non-pad labels
+    keep: Tensor<B, 1>,
+    /// `[1]`, the number of non-pad labels (at least 1)
+    count: Tensor<B, 1>,
+}
+
+/// # Shapes
+/// - `log_probs`: `[n, vocab_size]`, `labels`: `[n]`
+fn token_cross_entropy<B: Backend>(
+    log_probs: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+    label_smoothing: f64,
+) -> TokenCrossEntropy<B> {
+    let [n, _vocab_size] = log_probs.dims();
+    let keep = labels.clone().not_equal_elem(special::PAD as i64).float();
+    let count = keep.clone().sum().clamp_min(1.0);
+    let picked = log_probs
+        .clone()
+        .gather(1, labels.reshape([n, 1]))
+        .reshape([n]);
+    let nll = (picked.neg() * keep.clone()).sum() / count.clone();
+    let loss = if label_smoothing == 0.0 {
+        nll.clone()
+    } else {
+        let uniform = log_probs.mean_dim(1).reshape([n]).neg();
+        let smooth = (uniform * keep.clone()).sum() / count.clone();
+        nll.clone().mul_scalar(1.0 - label_smoothing) + smooth.mul_scalar(label_smoothing)
+    };
+    TokenCrossEntropy {
+        loss,
+        nll,
+        keep,
+        count,
+    }
+}
+
 /// Loss, logits and gradients of [`fused_cross_entropy`].
 #[derive(Debug, Clone)]
 pub struct FusedCrossEntropy<B: Backend> {
@@ -93,7 +155,7 @@ pub struct FusedCrossEntropy<B: Backend> {
 }
 
 /// Logits `z = h·P`, the label-smoothed cross-entropy over non-pad labels (as
-/// [`crate::sequence_cross_entropy`] and PyTorch's `cross_entropy(ignore_index=pad,
+/// [`sequence_cross_entropy`] and PyTorch's `cross_entropy(ignore_index=pad,
 /// label_smoothing=ε)`) and its gradients with respect to `h` and `P`, without autodiff.
 ///
 /// # Shapes
@@ -113,26 +175,17 @@ pub fn fused_cross_entropy<B: Backend>(
     // [B*T, V]
     let logits = h.clone().matmul(projection.clone());
     let log_probs = log_softmax(logits.clone(), 1);
-    let labels = labels.reshape([n, 1]);
-    // Weight of each row: 1/#tokens, 0 on padding. [B*T, 1]
-    let keep = labels.clone().not_equal_elem(special::PAD as i64).float();
-    let count = keep.clone().sum().clamp_min(1.0);
-    let weight = keep / count.unsqueeze::<2>();
-    let picked = log_probs.clone().gather(1, labels.clone());
-    let nll = (picked * weight.clone()).sum().neg();
+    let labels = labels.reshape([n]);
     let eps = label_smoothing;
-    let loss = if eps == 0.0 {
-        nll.clone()
-    } else {
-        let uniform = (log_probs.clone().mean_dim(1) * weight.clone()).sum().neg();
-        nll.clone().mul_scalar(1.0 - eps) + uniform.mul_scalar(eps)
-    };
+    let ce = token_cross_entropy(log_probs.clone(), labels.clone(), eps);
+    // Weight of each row: 1/#tokens, 0 on padding. [B*T, 1]
+    let weight = (ce.keep / ce.count).reshape([n, 1]);
     // ∂L/∂z = w·(p − ε/V − (1−ε)·onehot(y)). [B*T, V]
     let target = Tensor::<B, 2>::full([n, 1], -(1.0 - eps), &logits.device());
     let grad_logits = log_probs
         .exp()
         .sub_scalar(eps / vocab_size as f64)
-        .scatter(1, labels, target, IndexingUpdateOp::Add)
+        .scatter(1, labels.reshape([n, 1]), target, IndexingUpdateOp::Add)
         .mul(weight);
     // [B*T, V] x [V, D] -> [B*T, D]
     let grad_states = grad_logits
@@ -142,8 +195,8 @@ pub fn fused_cross_entropy<B: Backend>(
     // [D, B*T] x [B*T, V] -> [D, V]
     let grad_projection = h.transpose().matmul(grad_logits);
     FusedCrossEntropy {
-        loss,
-        nll,
+        loss: ce.loss,
+        nll: ce.nll,
         logits: logits.reshape([batch_size, tgt_len, vocab_size]),
         grad_states,
         grad_projection,

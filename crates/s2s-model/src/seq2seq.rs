@@ -2,7 +2,6 @@
 
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
 use crate::adapter::{Adapter, AdapterModuleConfig};
 use crate::batch::{special, Seq2SeqBatch};
@@ -12,6 +11,7 @@ use crate::config::{ConfigError, ModelConfig, VocabSizes};
 use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
 use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
 use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
+use crate::loss::sequence_cross_entropy;
 
 impl ModelConfig {
     /// Validates the configuration, then builds the model with a Transformer encoder trained
@@ -435,36 +435,4 @@ impl<B: Backend> Seq2Seq<B> {
             labels: batch.target_labels,
         }
     }
-}
-
-/// Token-level cross-entropy averaged over non-pad labels (so padding never changes the loss),
-/// with uniform label smoothing: `(1-ε)·nll + ε·mean_v(−log p_v)`.
-/// Returns `(smoothed, nll)`, both `[1]`.
-///
-/// # Shapes
-/// - `logits`: `[batch_size, tgt_len, vocab_size]`, `labels`: `[batch_size, tgt_len]`
-pub fn sequence_cross_entropy<B: Backend>(
-    logits: Tensor<B, 3>,
-    labels: Tensor<B, 2, Int>,
-    label_smoothing: f64,
-) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let [batch_size, tgt_len, vocab_size] = logits.dims();
-    let n = batch_size * tgt_len;
-    // [B*T, V]
-    let log_probs = log_softmax(logits.reshape([n, vocab_size]), 1);
-    let labels = labels.reshape([n]);
-    let keep = labels.clone().not_equal_elem(special::PAD as i64).float();
-    let count = keep.clone().sum().clamp_min(1.0);
-    let picked = log_probs
-        .clone()
-        .gather(1, labels.reshape([n, 1]))
-        .reshape([n]);
-    let nll = (picked.neg() * keep.clone()).sum() / count.clone();
-    if label_smoothing == 0.0 {
-        return (nll.clone(), nll);
-    }
-    let uniform = log_probs.mean_dim(1).reshape([n]).neg();
-    let smooth = (uniform * keep).sum() / count;
-    let loss = nll.clone().mul_scalar(1.0 - label_smoothing) + smooth.mul_scalar(label_smoothing);
-    (loss, nll)
 }
