@@ -9,10 +9,11 @@
 //! `S2S_REQUIRE_BACKENDS=ndarray,flex,tch,wgpu`), which turns the skip into a failure.
 //!
 //! The logits are also computed without autodiff (`model.valid()`, the decoding path) and must
-//! equal the autodiff path's. Burn's fused attention (`s2s_model::attention::fused_attention`:
-//! libtorch's `scaled_dot_product_attention` on tch, flex's own kernel) must equal the
-//! written-out attention on the same backend, padding mask included; burn-tch 0.21 reads the
-//! mask the other way round, which `fused_attention` detects and corrects.
+//! equal the autodiff path's. Burn's fused attention (`burn::tensor::module::attention`:
+//! libtorch's `scaled_dot_product_attention` on tch, flex's own kernel), which s2s measured and
+//! does not use, must equal the written-out attention on the same backend, padding mask
+//! included, once its mask convention is accounted for: burn-tch 0.21 reads the mask the other
+//! way round (docs/performance.md).
 //!
 //! Tolerances (absolute, f32 everywhere): encoder states and logits 1e-4, loss 1e-5, weights
 //! after one Adam step (learning rate 1e-3) 1e-4, a tenth of the step (attention key biases,
@@ -105,7 +106,7 @@ struct Outputs {
     encoder_states: Vec<f32>,
     logits: Vec<f32>,
     /// The logits of the inference (non-autodiff) model.
-    fused_logits: Vec<f32>,
+    inference_logits: Vec<f32>,
     /// Largest difference between Burn's fused attention and the written-out one.
     fused_attention_error: f32,
     loss: f32,
@@ -142,7 +143,7 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     let encoder_states = values(model.encode(batch.source.clone(), batch.source_pad_mask.clone()));
     let logits = values(model.forward(&batch));
     let inner_batch = Batcher::<B::InnerBackend, _, _>::batch(&Seq2SeqBatcher, pairs(), device);
-    let fused_logits = values(model.valid().forward(&inner_batch));
+    let inference_logits = values(model.valid().forward(&inner_batch));
     let fused_attention_error = fused_attention_error::<B::InnerBackend>(device);
     let loss = values(model.forward_loss(batch.clone()).loss)[0];
 
@@ -153,9 +154,12 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     let fused = model.forward_loss_fused(batch.clone());
     let got = gradients(&model, &fused.surrogate.backward());
     let backend = B::name(device);
+    let after = params(&model);
     for (path, values) in &before {
-        let now = &params(&model)[path];
-        assert_eq!(now, values, "{backend}: the fused loss changed {path}");
+        assert_eq!(
+            &after[path], values,
+            "{backend}: the fused loss changed {path}"
+        );
     }
     let mut worst = (0f32, String::new());
     for ((path, g), (_, w)) in got.iter().zip(&want) {
@@ -191,7 +195,7 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     Outputs {
         encoder_states,
         logits,
-        fused_logits,
+        inference_logits,
         fused_attention_error,
         loss,
         after_one_step,
@@ -199,10 +203,48 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     }
 }
 
-/// Largest difference between Burn's fused attention and the written-out one on random heads
-/// with two padded keys in the first row.
+/// Burn's fused attention (`true` = masked), with the mask flipped where `B`'s kernel reads it
+/// the other way: burn-tch 0.21 hands Burn's mask to libtorch's `scaled_dot_product_attention`
+/// as is, where `true` means "may attend". The convention is measured on one query and two keys
+/// with values 0 and 1, the second masked: Burn's convention gives 0.
+fn fused_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
+    use burn::tensor::module::attention;
+    use burn::tensor::ops::AttentionModuleOptions;
+    let device = q.device();
+    let probe = attention(
+        Tensor::<B, 4>::ones([1, 1, 1, 1], &device),
+        Tensor::<B, 4>::zeros([1, 1, 2, 1], &device),
+        Tensor::<B, 4>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 1, 2, 1]), &device),
+        Some(Tensor::<B, 4, Bool>::from_data(
+            TensorData::new(vec![false, true], [1, 1, 1, 2]),
+            &device,
+        )),
+        None,
+        AttentionModuleOptions::default(),
+    );
+    let inverted = values(probe)[0] > 0.5;
+    eprintln!(
+        "{}: Burn's fused attention reads `true` as {}",
+        B::name(&device),
+        if inverted {
+            "\"may attend\" (inverted; flipped here)"
+        } else {
+            "\"masked\" (Burn's convention)"
+        }
+    );
+    let mask = mask.map(|mask| if inverted { mask.bool_not() } else { mask });
+    attention(q, k, v, mask, None, AttentionModuleOptions::default())
+}
+
+/// Largest difference between Burn's fused attention and the written-out one on fixed heads
+/// with two padded keys in the first row; the mask must matter.
 fn fused_attention_error<B: Backend>(device: &B::Device) -> f32 {
-    use s2s_model::attention::{fused_attention, MultiHeadAttentionConfig};
+    use s2s_model::attention::MultiHeadAttentionConfig;
     let attn = MultiHeadAttentionConfig::new(16, 4).init::<B>(device);
     let [batch_size, n_heads, q_len, k_len, d_head] = [2, 4, 3, 5, 4];
     let ramp = |shape: [usize; 4], k: f32| {
@@ -220,15 +262,12 @@ fn fused_attention_error<B: Backend>(device: &B::Device) -> f32 {
         .unsqueeze_dims::<4>(&[1, 2])
         .expand([batch_size, n_heads, q_len, k_len]);
     let unfused = values(attn.attend_unfused(q.clone(), k.clone(), v.clone(), Some(mask.clone())));
-    let fused = values(fused_attention(q, k, v, Some(mask)));
-    eprintln!(
-        "{}: Burn's fused attention reads `true` as {}",
-        B::name(device),
-        if s2s_model::attention::fused_mask_is_inverted::<B>(device) {
-            "\"may attend\" (inverted; fused_attention flips it)"
-        } else {
-            "\"masked\" (Burn's convention)"
-        }
+    let fused = values(fused_attention(q.clone(), k.clone(), v.clone(), Some(mask)));
+    let open = values(fused_attention(q, k, v, None));
+    let masking = max_abs_diff(&open, &fused);
+    assert!(
+        masking > 1e-3,
+        "masking two keys changed nothing ({masking})"
     );
     max_abs_diff(&fused, &unfused)
 }
@@ -300,11 +339,11 @@ fn compare(backend: &str, got: &Outputs) {
     assert_close(
         "inference-model logits",
         backend,
-        &got.fused_logits,
+        &got.inference_logits,
         &want.logits,
         1e-4,
     );
-    let own = max_abs_diff(&got.fused_logits, &got.logits);
+    let own = max_abs_diff(&got.inference_logits, &got.logits);
     assert!(own <= 1e-4, "{backend}: inference logits differ by {own:e}");
     let err = got.fused_attention_error;
     eprintln!("{backend}: fused vs written-out attention max |Δ| = {err:.3e}");
@@ -385,6 +424,12 @@ fn the_reference_itself_is_sane() {
         r.loss_curve[4] < r.loss_curve[0] - 0.05,
         "{:?}",
         r.loss_curve
+    );
+    // Burn's fused attention agrees with the written-out one on ndarray too.
+    assert!(
+        r.fused_attention_error <= 1e-5,
+        "ndarray: fused attention differs by {:e}",
+        r.fused_attention_error
     );
     // And a second run of the reference is bit-identical (the comparison is meaningful).
     let again = outputs::<Autodiff<NdArray<f32>>>(&reference_record(), &Default::default());

@@ -2,15 +2,9 @@
 //! decoding cache can store projected keys/values (and cross-attention projects the encoder
 //! memory once per source, never per step).
 
-use std::any::TypeId;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::linear::forward_flat;
 
@@ -98,7 +92,8 @@ impl<B: Backend> MultiHeadAttention<B> {
     /// Scaled dot-product attention over already projected heads, then the output projection.
     ///
     /// Written out ([`Self::attend_unfused`]) on every backend. Burn's fused
-    /// [`burn::tensor::module::attention`] ([`fused_attention`]) was measured and is not used:
+    /// [`burn::tensor::module::attention`] was measured and is not used (the backend parity test
+    /// still checks it against this path):
     /// burn-autodiff 0.21 has no fused attention node (it records the same decomposition, with
     /// extra NaN-guarding passes), and for decoding flex's kernel loops over batch × heads on
     /// one thread (greedy decoding fell from 4,281 to 1,665 tokens/s) while libtorch's was no
@@ -162,60 +157,6 @@ impl<B: Backend> MultiHeadAttention<B> {
         x.reshape([batch_size, len, self.n_heads, self.d_head])
             .swap_dims(1, 2)
     }
-}
-
-/// Burn's fused attention (`true` = masked), with the mask inverted for a backend whose kernel
-/// reads it the other way: burn-tch 0.21 hands Burn's mask to libtorch's
-/// `scaled_dot_product_attention` as is, where `true` means "may attend". Which convention a
-/// backend follows is measured once per backend type on a two-key example, so that a fixed
-/// Burn needs no change here.
-///
-/// # Shapes
-/// - `q`: `[batch_size, n_heads, q_len, d_head]`, `k`/`v`: `[batch_size, n_heads, k_len, d_head]`
-/// - `mask`: `[batch_size, n_heads, q_len, k_len]`; output: `[batch_size, n_heads, q_len, d_head]`
-pub fn fused_attention<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    mask: Option<Tensor<B, 4, Bool>>,
-) -> Tensor<B, 4> {
-    let mask = mask.map(|mask| {
-        if fused_mask_is_inverted::<B>(&q.device()) {
-            mask.bool_not()
-        } else {
-            mask
-        }
-    });
-    attention(q, k, v, mask, None, AttentionModuleOptions::default())
-}
-
-/// Whether `B`'s fused attention attends where the mask is `true` (see [`fused_attention`]).
-pub fn fused_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
-    static INVERTED: OnceLock<Mutex<HashMap<TypeId, bool>>> = OnceLock::new();
-    let cache = INVERTED.get_or_init(Default::default);
-    let key = TypeId::of::<B>();
-    if let Some(&inverted) = cache
-        .lock()
-        .ok()
-        .and_then(|c| c.get(&key).copied())
-        .as_ref()
-    {
-        return inverted;
-    }
-    // One query, two keys with values 0 and 1, the second masked: Burn's convention gives 0.
-    let q = Tensor::<B, 4>::ones([1, 1, 1, 1], device);
-    let k = Tensor::<B, 4>::zeros([1, 1, 2, 1], device);
-    let v = Tensor::<B, 4>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 1, 2, 1]), device);
-    let mask =
-        Tensor::<B, 4, Bool>::from_data(TensorData::new(vec![false, true], [1, 1, 1, 2]), device);
-    let out: f32 = attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
-        .into_scalar()
-        .elem();
-    let inverted = out > 0.5;
-    if let Ok(mut c) = cache.lock() {
-        c.insert(key, inverted);
-    }
-    inverted
 }
 
 /// Mask of future positions for causal self-attention, `true` above the diagonal.
