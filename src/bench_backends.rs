@@ -229,8 +229,9 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
             ensure_compiled(*kind)?;
         }
     }
-    // The data once in the parent, so that the workers do not race to prepare it.
-    s2s_train::load_experiment_data(&config, &s2s_data::data_dir())?;
+    // The data once in the parent, so that the workers do not race to prepare it (the PyTorch
+    // reference's batches are made from it here).
+    let data = s2s_train::load_experiment_data(&config, &s2s_data::data_dir())?;
 
     let stamp = utc_stamp();
     let out = args
@@ -254,8 +255,14 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
                     Outcome::Skipped(why)
                 }
                 Ok(python) => {
-                    match crate::bench_reference::run(&python, &config, options, &out, args.timeout)
-                    {
+                    match crate::bench_reference::run(
+                        &python,
+                        &config,
+                        &data,
+                        options,
+                        &out,
+                        args.timeout,
+                    ) {
                         Ok(line) => Outcome::Measured(line),
                         Err(why) => Outcome::Failed(format!("{why:#}")),
                     }
@@ -460,10 +467,9 @@ fn markdown(r: &Report) -> String {
                 );
             }
             Outcome::Failed(why) | Outcome::Skipped(why) => {
-                let what = if matches!(row.outcome, Outcome::Failed(_)) {
-                    "failed"
-                } else {
-                    "skipped"
+                let what = match row.outcome {
+                    Outcome::Skipped(_) => "skipped",
+                    _ => "failed",
                 };
                 let _ = writeln!(
                     s,

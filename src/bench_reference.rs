@@ -75,16 +75,16 @@ impl BackendTask for InputTask<'_> {
     }
 }
 
-/// Writes the script and its input (the batches of `config`) under `out/reference/`, runs it
-/// with `python` for at most `timeout` seconds and reads its JSON line.
+/// Writes the script and its input (the batches of `config` over `data`) under
+/// `out/reference/`, runs it with `python` for at most `timeout` seconds and reads its JSON line.
 pub(crate) fn run(
     python: &Path,
     config: &ExperimentConfig,
+    data: &PreparedData,
     options: BenchOptions,
     out: &Path,
     timeout: u64,
 ) -> anyhow::Result<WorkerLine> {
-    let data = s2s_train::load_experiment_data(config, &s2s_data::data_dir())?;
     // The batches come from the data loader alone; any compiled backend yields the same ids.
     let Some(&kind) = compiled().first() else {
         bail!("no backend is compiled in");
@@ -93,7 +93,7 @@ pub(crate) fn run(
         kind,
         InputTask {
             config,
-            data: &data,
+            data,
             options,
         },
     )?;

@@ -400,10 +400,17 @@ pub fn reference_input<B: Backend>(
                 .into(),
         ));
     }
+    let m = &config.model;
+    if !matches!(m.adapter.kind, AdapterKind::None | AdapterKind::Linear) {
+        return Err(TrainError::Config(
+            "the PyTorch reference has no MLP adapter: benchmark model.adapter.kind = \"none\" \
+             or \"linear\""
+                .into(),
+        ));
+    }
     let (tokenizers, train_items, valid_items) = bench_items(config, data)?;
     let vocab = tokenizers.vocab_sizes();
     let t = &config.training;
-    let m = &config.model;
     let total = options.warmup_steps + options.steps;
     let loader = bench_loader::<B>(config, train_items, device);
     let mut batches = Vec::with_capacity(total);
@@ -420,13 +427,6 @@ pub fn reference_input<B: Backend>(
         if batches.len() == before {
             return Err(TrainError::NoTrainingData);
         }
-    }
-    if !matches!(m.adapter.kind, AdapterKind::None | AdapterKind::Linear) {
-        return Err(TrainError::Config(
-            "the PyTorch reference has no MLP adapter: benchmark model.adapter.kind = \"none\" \
-             or \"linear\""
-                .into(),
-        ));
     }
     Ok(ReferenceInput {
         seed: t.seed,
