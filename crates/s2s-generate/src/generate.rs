@@ -29,6 +29,12 @@ pub struct Hypothesis {
 ///
 /// Sources are sorted by length and decoded `batch_size` at a time, so padding stays small; a
 /// source's result does not depend on what it is batched with.
+///
+/// Hypotheses never contain `<pad>`, `<s>` or `<unk>`, and their scores are finite. Errors:
+/// an invalid `config` ([`GenerateError::Invalid`]), `max_new_tokens` beyond the model's
+/// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and a
+/// step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`] for
+/// the rule on degenerate distributions.
 pub fn generate<B: Backend, M: Seq2Seq<B>>(
     model: &M,
     sources: &[Vec<u32>],
@@ -50,9 +56,9 @@ pub fn generate<B: Backend, M: Seq2Seq<B>>(
         let (source, pad_mask) = pad_batch::<B>(chunk.iter().map(|&i| &sources[i]), device);
         let memory = model.encode(source, pad_mask);
         let results = match config.strategy {
-            DecodeStrategy::Beam { .. } => beam_search(model, memory, chunk.len(), config, device),
+            DecodeStrategy::Beam { .. } => beam_search(model, memory, chunk.len(), config, device)?,
             DecodeStrategy::Greedy | DecodeStrategy::Sample { .. } => {
-                greedy_or_sample(model, memory, chunk, config, device)
+                greedy_or_sample(model, memory, chunk, config, device)?
             }
         };
         for (&index, hyps) in chunk.iter().zip(results) {

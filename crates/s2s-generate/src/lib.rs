@@ -31,4 +31,19 @@ pub enum GenerateError {
          {available}; lower max_new_tokens"
     )]
     TooLong { requested: usize, available: usize },
+    /// The model's log-probabilities hold a NaN (NaN or infinite logits): nothing sensible can
+    /// be generated from them. `position` counts output tokens from 1.
+    #[error(
+        "the model's scores are not finite (NaN) at output position {position}: its weights are \
+         damaged or its training diverged (a NaN loss); retrain it or use an earlier checkpoint"
+    )]
+    NonFinite { position: usize },
+    /// The constraints ban every token and the model gives `</s>` no probability at all, so no
+    /// token can follow (see [`logits`] for the rule that otherwise ends such a sequence).
+    #[error(
+        "no token can follow at output position {position}: no_repeat_ngram_size and \
+         min_new_tokens ban every token and the model gives </s> zero probability; lower \
+         no_repeat_ngram_size or min_new_tokens"
+    )]
+    NoCandidate { position: usize },
 }

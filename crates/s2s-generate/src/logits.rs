@@ -1,17 +1,42 @@
-//! Logits processing: the constraints every strategy applies (never `<pad>`/`<s>`,
+//! Logits processing: the constraints every strategy applies (never `<pad>`/`<s>`/`<unk>`,
 //! `min_new_tokens`, `no_repeat_ngram_size`) and the sampling filters (temperature, top-k,
 //! top-p), with HF's semantics.
 //!
 //! Constraints act on log-probabilities on the device (a banned token gets −∞, the others keep
 //! their log-probability, as in HF's beam search); sampling filters act on one row at a time on
 //! the CPU, where a seeded random stream per sequence makes draws reproducible on every backend.
+//!
+//! # Degenerate distributions: one rule for every strategy
+//!
+//! - **NaN.** A row of model log-probabilities holding a NaN (NaN or infinite logits: damaged
+//!   weights, a diverged run) stops generation with [`GenerateError::NonFinite`]; no token is
+//!   ever picked from it (before this rule, greedy decoding "picked" `<pad>` with a NaN score).
+//! - **Every token banned.** When the constraints leave a row no token at all (n-gram bans on a
+//!   small vocabulary, with `</s>` held back by `min_new_tokens`), the sequence ends there: `</s>`
+//!   is allowed again at the model's own log-probability, so the hypothesis is finished and
+//!   scored honestly; `min_new_tokens` yields to the bans, never the other way round. Only if the
+//!   model itself gives `</s>` probability 0 is it an error ([`GenerateError::NoCandidate`]).
+//! - **Temperature.** Softmax is shift-invariant, so [`sampling_distribution`] subtracts the
+//!   row's maximum before dividing by the temperature: the most probable token keeps scaled
+//!   logit 0 and probability > 0 for any temperature > 0. A tiny temperature is the argmax
+//!   (ties shared), a huge one is uniform over the allowed tokens; neither can overflow into an
+//!   all-zero distribution. Top-k and top-p always keep at least the most probable token.
+//!
+//! So every strategy either returns hypotheses made of ordinary tokens with finite scores, or
+//! an error that names the cause; never a special token as text, never an empty hypothesis
+//! with a made-up perfect score.
+//!
+//! [`GenerateError::NonFinite`]: crate::GenerateError::NonFinite
+//! [`GenerateError::NoCandidate`]: crate::GenerateError::NoCandidate
 
 use burn::prelude::*;
 use rand::RngExt;
 use s2s_model::special;
 
-/// Tokens no strategy ever emits: padding and `<s>` are inputs, never outputs.
-pub const NEVER_GENERATED: [u32; 2] = [special::PAD, special::BOS];
+/// Tokens no strategy ever emits: padding and `<s>` are inputs, never outputs, and `<unk>`
+/// never occurs in a byte-level BPE target (every byte has a symbol), so a model can only emit
+/// it by accident, and it would decode to nothing.
+pub const NEVER_GENERATED: [u32; 3] = [special::PAD, special::BOS, special::UNK];
 
 /// Tokens that would complete an n-gram of size `n` already present in `history` (HF's
 /// `NoRepeatNGramLogitsProcessor`: the last `n - 1` tokens are matched against every earlier
@@ -79,16 +104,23 @@ pub fn softmax(logits: &[f32]) -> Vec<f64> {
 }
 
 /// The distribution a sampler draws from: logits (or log-probabilities) divided by
-/// `temperature`, then top-k, then top-p, then softmax — HF's warper order.
+/// `temperature`, then top-k, then top-p, then softmax — HF's warper order. The row's maximum
+/// is subtracted before dividing (softmax does not change), so the most probable token keeps
+/// probability > 0 whatever the temperature (> 0): 1e-40 is the argmax, not an all-zero row.
+/// A row that is −∞ everywhere gives all zeros.
 pub fn sampling_distribution(
     logits: &[f32],
     temperature: f64,
     top_k: usize,
     top_p: f64,
 ) -> Vec<f64> {
+    let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    if max == f64::NEG_INFINITY {
+        return vec![0.0; logits.len()];
+    }
     let mut scaled: Vec<f32> = logits
         .iter()
-        .map(|&x| (x as f64 / temperature) as f32)
+        .map(|&x| ((f64::from(x) - max) / temperature) as f32)
         .collect();
     top_k_filter(&mut scaled, top_k);
     top_p_filter(&mut scaled, top_p);
@@ -117,7 +149,7 @@ pub fn draw(probs: &[f64], rng: &mut impl RngExt) -> usize {
 /// on the device.
 #[derive(Debug)]
 pub(crate) struct Constraints<B: Backend> {
-    /// `[1, vocab_size]`: 0, or −∞ at `<pad>` and `<s>`.
+    /// `[1, vocab_size]`: 0, or −∞ at the [`NEVER_GENERATED`] tokens.
     never: Tensor<B, 2>,
     /// `[1, vocab_size]`: also −∞ at `</s>`.
     never_or_eos: Tensor<B, 2>,
@@ -159,7 +191,7 @@ impl<B: Backend> Constraints<B> {
         };
         Self {
             never: row(&NEVER_GENERATED),
-            never_or_eos: row(&[special::PAD, special::BOS, special::EOS]),
+            never_or_eos: row(&[special::PAD, special::BOS, special::UNK, special::EOS]),
             min_new_tokens,
             no_repeat_ngram_size,
             vocab_size,
@@ -167,7 +199,9 @@ impl<B: Backend> Constraints<B> {
     }
 
     /// Applies the bans for `step` (0-based: the number of tokens generated so far) given each
-    /// row's history (`<s>` first).
+    /// row's history (`<s>` first). A row left with no token ends: its `</s>` gets back the
+    /// model's log-probability (the module's rule for degenerate distributions). NaN rows stay
+    /// NaN for the caller to refuse.
     ///
     /// # Shapes
     /// - `log_probs`: `[rows, vocab_size]` → `[rows, vocab_size]`
@@ -178,7 +212,13 @@ impl<B: Backend> Constraints<B> {
         histories: &[&[u32]],
     ) -> Tensor<B, 2> {
         let [rows, vocab_size] = log_probs.dims();
-        let fixed = if step < self.min_new_tokens {
+        let eos = special::EOS as usize;
+        let holds_eos_back = step < self.min_new_tokens;
+        // Only n-gram bans or a held-back `</s>` can empty a row (a finite model's
+        // log-probabilities are finite), so the check costs nothing on ordinary steps.
+        let may_empty = (self.no_repeat_ngram_size > 0 || holds_eos_back) && vocab_size > eos;
+        let model_eos = may_empty.then(|| log_probs.clone().slice([0..rows, eos..eos + 1]));
+        let fixed = if holds_eos_back {
             &self.never_or_eos
         } else {
             &self.never
@@ -199,6 +239,15 @@ impl<B: Backend> Constraints<B> {
                 let device = out.device();
                 out = out + Tensor::from_data(TensorData::new(mask, [rows, vocab_size]), &device);
             }
+        }
+        if let Some(model_eos) = model_eos {
+            // [rows, 1]: every token banned
+            let empty = out.clone().max_dim(1).equal_elem(f32::NEG_INFINITY);
+            let eos_column = out
+                .clone()
+                .slice([0..rows, eos..eos + 1])
+                .mask_where(empty, model_eos);
+            out = out.slice_assign([0..rows, eos..eos + 1], eos_column);
         }
         out
     }
@@ -266,6 +315,23 @@ mod tests {
         for (a, b) in p.iter().zip([0.25 / z, 0.0625 / z, 0.0225 / z, 0.01 / z]) {
             assert!((a - b).abs() < 1e-6, "{p:?}");
         }
+    }
+
+    #[test]
+    fn any_positive_temperature_keeps_the_most_probable_token() {
+        // Dividing first overflowed every logit to −∞ at 1e-40: an all-zero distribution.
+        let logits = [-3.0f32, -0.5, -0.5, f32::NEG_INFINITY, -9.0];
+        for temperature in [1e-40, 1e-300, f64::MIN_POSITIVE] {
+            let p = sampling_distribution(&logits, temperature, 0, 1.0);
+            assert_eq!(p, vec![0.0, 0.5, 0.5, 0.0, 0.0], "{temperature}");
+        }
+        // a huge temperature is uniform over the allowed tokens
+        let p = sampling_distribution(&logits, 1e300, 0, 1.0);
+        assert_eq!(p, vec![0.25, 0.25, 0.25, 0.0, 0.25]);
+        assert_eq!(
+            sampling_distribution(&[f32::NEG_INFINITY; 3], 1e-40, 0, 1.0),
+            vec![0.0; 3]
+        );
     }
 
     #[test]

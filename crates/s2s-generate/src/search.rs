@@ -12,6 +12,7 @@ use crate::config::{DecodeStrategy, GenerationConfig};
 use crate::generate::Hypothesis;
 use crate::logits::{draw, sampling_distribution, Constraints};
 use crate::model::Seq2Seq;
+use crate::GenerateError;
 
 pub(crate) fn int_tensor<B: Backend>(values: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
     let n = values.len();
@@ -54,6 +55,16 @@ fn stream_seed(seed: u64, source: usize, sample: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Refuses a step whose scores hold a NaN (see the rule in [`crate::logits`]): `row_values`
+/// are host values of the constrained log-probabilities, or any reduction that keeps NaN (a
+/// row sum). `step` is 0-based.
+fn check_finite(row_values: &[f32], step: usize) -> Result<(), GenerateError> {
+    if row_values.iter().any(|x| x.is_nan()) {
+        return Err(GenerateError::NonFinite { position: step + 1 });
+    }
+    Ok(())
+}
+
 fn normalised(log_prob: f64, length: usize, length_penalty: f64) -> f64 {
     log_prob / (length.max(1) as f64).powf(length_penalty)
 }
@@ -66,7 +77,7 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
     sources: &[usize],
     config: &GenerationConfig,
     device: &B::Device,
-) -> Vec<Vec<Hypothesis>> {
+) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
     let (sampler, per_source) = match config.strategy {
         DecodeStrategy::Sample {
             temperature,
@@ -117,15 +128,21 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
         let scores = constraints.apply(log_softmax(logits, 1), step, &active_histories);
         let picks: Vec<(usize, f32)> = match sampler {
             None => {
+                // [rows, 2]: the best log-probability and the row sum (NaN iff the row holds
+                // one), fetched together
+                let sums = scores.clone().sum_dim(1);
                 let (values, indices) = scores.max_dim_with_indices(1);
+                let stats = float_vec(Tensor::cat(vec![values, sums], 1));
+                check_finite(&stats, step)?;
                 int_vec(indices)
                     .into_iter()
                     .map(|i| i as usize)
-                    .zip(float_vec(values))
+                    .zip(stats.chunks_exact(2).map(|pair| pair[0]))
                     .collect()
             }
             Some((temperature, top_k, top_p, _)) => {
                 let data = float_vec(scores);
+                check_finite(&data, step)?;
                 active
                     .iter()
                     .enumerate()
@@ -140,9 +157,9 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
         };
         for (&r, &(token, log_prob)) in active.iter().zip(&picks) {
             if log_prob == f32::NEG_INFINITY {
-                // Every token was banned: the sequence cannot go on.
-                finished[r] = true;
-                continue;
+                // Not even `</s>` is possible (the constraints already gave it back its model
+                // log-probability): the model excludes it outright.
+                return Err(GenerateError::NoCandidate { position: step + 1 });
             }
             log_probs[r] += f64::from(log_prob);
             if token == special::EOS as usize {
@@ -178,7 +195,7 @@ pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
             finished: ended[r],
         });
     }
-    out
+    Ok(out)
 }
 
 /// A beam-search candidate: higher score first, then lower index.
@@ -304,7 +321,7 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
     n_sources: usize,
     config: &GenerationConfig,
     device: &B::Device,
-) -> Vec<Vec<Hypothesis>> {
+) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
     let DecodeStrategy::Beam {
         num_beams: k,
         length_penalty,
@@ -312,7 +329,7 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
         num_return_sequences,
     } = config.strategy
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let rows = n_sources * k;
     let memory = model.select_memory(&memory, repeat_rows(n_sources, k, device));
@@ -351,6 +368,7 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
         // bounded heap is O(k·V) per sentence, where a device top-k sorts all k·V scores
         // (and breaks ties differently on every backend; here the lower index wins).
         let log_probs = float_vec(log_probs);
+        check_finite(&log_probs, step)?;
         let n_candidates = 2 * k;
 
         let mut parents = Vec::with_capacity(active.len() * k);
@@ -387,6 +405,10 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
                         break;
                     }
                 }
+            }
+            if ranked.is_empty() && finished[s].hyps.is_empty() {
+                // Not even `</s>` is possible for any beam (see `greedy_or_sample`).
+                return Err(GenerateError::NoCandidate { position: step + 1 });
             }
             let best = ranked.first().map_or(f64::NEG_INFINITY, |c| c.0);
             done[s] = finished[s].is_done(best, step + 1);
@@ -441,22 +463,12 @@ pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
             }
         }
     }
-    finished
+    // Every sentence holds at least one hypothesis: a step that left one without any candidate
+    // returned an error above.
+    Ok(finished
         .into_iter()
-        .map(|hyps| {
-            let mut best = hyps.best(num_return_sequences);
-            if best.is_empty() {
-                // Nothing could be generated at all (every token banned).
-                best.push(Hypothesis {
-                    tokens: Vec::new(),
-                    score: f64::NEG_INFINITY,
-                    log_prob: f64::NEG_INFINITY,
-                    finished: false,
-                });
-            }
-            best
-        })
-        .collect()
+        .map(|hyps| hyps.best(num_return_sequences))
+        .collect())
 }
 
 #[cfg(test)]

@@ -210,7 +210,7 @@ fn enumerate(
             .unwrap()
     };
     let emittable: Vec<u32> = (0..vocab as u32)
-        .filter(|&t| t != special::PAD && t != special::BOS)
+        .filter(|t| !s2s_generate::logits::NEVER_GENERATED.contains(t))
         .collect();
     let mut out = Vec::new();
     let mut frontier = vec![(Vec::<u32>::new(), 0.0f64)];
@@ -240,9 +240,10 @@ fn enumerate(
 
 #[test]
 fn beam_as_wide_as_the_search_space_finds_the_exhaustive_optimum() {
-    // Vocabulary of 6 (<pad> <s> </s> <unk> and two words): 4 emittable tokens, outputs of at
-    // most 4 tokens: 1 + 3 + 9 + 27 sequences ended by </s> and 81 cut ones, 121 in all.
-    let (vocab, max_len) = (6, 4);
+    // Vocabulary of 7 (<pad> <s> </s> <unk> and three words): 4 emittable tokens (</s> and the
+    // words), outputs of at most 4 tokens: 1 + 3 + 9 + 27 sequences ended by </s> and 81 cut
+    // ones, 121 in all.
+    let (vocab, max_len) = (7, 4);
     let m = model(vocab, 6);
     for source in [vec![5u32, 6, 7, 2], vec![9, 2]] {
         let all = enumerate(&m, &source, vocab, max_len);
@@ -455,6 +456,172 @@ fn dropping_finished_rows_from_the_batch_changes_no_output() {
             &plain,
             &recomputed,
             &format!("{strategy:?} cache vs recompute"),
+        );
+    }
+}
+
+/// The model with `bias` added to the logits of `tokens` at every step; `NaN` from output
+/// position `nan_from` (1-based) on, if set.
+struct Skewed<'a> {
+    model: &'a Model,
+    tokens: Vec<u32>,
+    bias: f32,
+    nan_from: Option<usize>,
+}
+
+impl Seq2Seq<B> for Skewed<'_> {
+    type Memory = EncoderMemory<B>;
+    type Cache = KvCache<B>;
+    fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
+        Seq2Seq::encode(self.model, s, m)
+    }
+    fn select_memory(&self, m: &EncoderMemory<B>, rows: Tensor<B, 1, Int>) -> EncoderMemory<B> {
+        m.select(rows)
+    }
+    fn init_cache(&self, m: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
+        Seq2Seq::init_cache(self.model, m, capacity)
+    }
+    fn decode_step(
+        &self,
+        tokens: Tensor<B, 1, Int>,
+        memory: &EncoderMemory<B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 2> {
+        let logits = Seq2Seq::decode_step(self.model, tokens, memory, cache);
+        // the position being predicted, 1-based
+        let position = cache.len();
+        let [rows, vocab] = logits.dims();
+        let mut bias = vec![0f32; vocab];
+        for &t in &self.tokens {
+            bias[t as usize] = self.bias;
+        }
+        if self.nan_from.is_some_and(|from| position >= from) {
+            bias[vocab - 1] = f32::NAN;
+        }
+        let bias = Tensor::<B, 1>::from_data(TensorData::new(bias, [vocab]), &device());
+        logits + bias.reshape([1, vocab]).expand([rows, vocab])
+    }
+    fn reorder_cache(&self, cache: &mut KvCache<B>, rows: Tensor<B, 1, Int>) {
+        cache.reorder(rows);
+    }
+    fn max_target_positions(&self) -> usize {
+        Seq2Seq::max_target_positions(self.model)
+    }
+}
+
+fn every_strategy() -> [DecodeStrategy; 3] {
+    [
+        DecodeStrategy::Greedy,
+        beam(3, 1.0, 2),
+        sample(0, 1.0, 4, 2),
+    ]
+}
+
+#[test]
+fn special_tokens_are_never_generated_even_when_the_model_prefers_them() {
+    let m = model(40, 13);
+    let specials = vec![special::PAD, special::BOS, special::UNK];
+    let skewed = Skewed {
+        model: &m,
+        tokens: specials.clone(),
+        bias: 30.0,
+        nan_from: None,
+    };
+    for strategy in every_strategy() {
+        let config = GenerationConfig::greedy(12).with_strategy(strategy.clone());
+        let out = run(&skewed, &sources(), &config);
+        for h in out.iter().flatten() {
+            assert!(
+                !h.tokens.iter().any(|t| specials.contains(t)),
+                "{strategy:?}: {:?}",
+                h.tokens
+            );
+            assert!(!h.tokens.is_empty() || h.finished, "{strategy:?}: {h:?}");
+            assert!(
+                h.log_prob.is_finite() && h.log_prob < 0.0 && h.score.is_finite(),
+                "{strategy:?}: {h:?}"
+            );
+        }
+        assert_eq!(
+            out.iter().flatten().count(),
+            6 * config.num_return_sequences()
+        );
+    }
+}
+
+#[test]
+fn nan_scores_stop_every_strategy_with_the_position() {
+    let m = model(40, 14);
+    for nan_from in [1, 3] {
+        let poisoned = Skewed {
+            model: &m,
+            tokens: Vec::new(),
+            bias: 0.0,
+            nan_from: Some(nan_from),
+        };
+        for strategy in every_strategy() {
+            let config = GenerationConfig::greedy(12).with_strategy(strategy.clone());
+            let err = generate(&poisoned, &sources(), &config, &device()).unwrap_err();
+            assert_eq!(
+                err,
+                GenerateError::NonFinite { position: nan_from },
+                "{strategy:?}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("the model's scores are not finite (NaN) at output position"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tiny_temperature_samples_the_most_probable_token() {
+    // 1e-40 underflowed every logit / temperature to −∞: empty samples scored 0.0 (perfect).
+    let m = model(40, 15);
+    let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
+    for temperature in [1e-40, 1e-300, 1e-30] {
+        let config = GenerationConfig::greedy(15).with_strategy(DecodeStrategy::Sample {
+            temperature,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 3,
+            num_return_sequences: 1,
+        });
+        let sampled = run(&m, &sources(), &config);
+        assert_same(&greedy, &sampled, &format!("temperature {temperature}"));
+        assert!(sampled.iter().flatten().all(|h| !h.tokens.is_empty()));
+        assert!(sampled.iter().flatten().all(|h| h.log_prob < 0.0));
+    }
+}
+
+#[test]
+fn a_row_with_every_token_banned_ends_with_eos_at_the_model_probability() {
+    // 5 words (ids 4..=8); no_repeat_ngram_size = 1 bans each word once used, and
+    // min_new_tokens = 10 holds </s> back: after the 5 words nothing is left, so the rule ends
+    // the sequence with </s>, scored with the model's own log-probability.
+    let vocab = 9;
+    let m = model(vocab, 16);
+    for strategy in every_strategy() {
+        let config = GenerationConfig {
+            min_new_tokens: 10,
+            no_repeat_ngram_size: 1,
+            ..GenerationConfig::greedy(12).with_strategy(strategy.clone())
+        };
+        let out = run(&m, &sources(), &config);
+        for h in out.iter().flatten() {
+            let mut words = h.tokens.clone();
+            words.sort_unstable();
+            assert_eq!(words, vec![4, 5, 6, 7, 8], "{strategy:?}: {h:?}");
+            assert!(h.finished, "{strategy:?}: {h:?}");
+            assert!(h.log_prob.is_finite() && h.log_prob < 0.0, "{h:?}");
+            // length 6 (five words and </s>), α = 1 for every strategy here
+            assert!((h.score - h.log_prob / 6.0).abs() < 1e-9, "{h:?}");
+        }
+        assert_eq!(
+            out.iter().flatten().count(),
+            6 * config.num_return_sequences()
         );
     }
 }
