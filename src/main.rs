@@ -424,7 +424,11 @@ fn train(
         config_path.display(),
         run_dir.display()
     );
-    let options = TrainOptions { resume, tui };
+    let options = TrainOptions {
+        resume,
+        tui,
+        interrupter: stop_on_signals()?,
+    };
     let report = dispatch(
         kind,
         TrainTask {
@@ -432,19 +436,48 @@ fn train(
             run_dir: &run_dir,
             options,
         },
-    )?;
+    )
+    .map_err(|e| match e.downcast_ref::<s2s_train::TrainError>() {
+        Some(s2s_train::TrainError::Interrupted { .. }) => anyhow::anyhow!(
+            "{e}: s2s train {}{} --resume",
+            config_path.display(),
+            backend.map(|k| format!(" --backend {k}")).unwrap_or_default()
+        ),
+        _ => e,
+    })?;
     print_report(&report);
     Ok(())
 }
 
+/// The first Ctrl-C (SIGINT) or SIGTERM asks the training loop to stop after its current batch
+/// and write a checkpoint; a second one exits at once (status 130). In the TUI, whose terminal
+/// does not turn Ctrl-C into a signal, its quit (`q`, then `s`) does the same as the first.
+fn stop_on_signals() -> anyhow::Result<burn::train::Interrupter> {
+    let interrupter = burn::train::Interrupter::new();
+    let handle = interrupter.clone();
+    let signals = std::sync::atomic::AtomicUsize::new(0);
+    ctrlc::set_handler(move || {
+        if signals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            eprintln!(
+                "stopping after the current batch and writing a checkpoint \
+                 (Ctrl-C again to exit at once)"
+            );
+            handle.stop(Some("Ctrl-C or SIGTERM"));
+        } else {
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(interrupter)
+}
+
 fn print_report(r: &TrainReport) {
     println!(
-        "run {}: {} epochs on {} pairs in {:.0} s{}",
+        "run {}: {} epochs on {} pairs in {:.0} s",
         r.run_dir.display(),
         r.epochs,
         r.train_pairs,
         r.seconds,
-        if r.interrupted { " (interrupted)" } else { "" }
     );
     println!(
         "validation ({} pairs): loss {:.4} | nll {:.4} | perplexity {:.2} | token accuracy {:.2} %",

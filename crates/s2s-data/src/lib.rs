@@ -23,7 +23,7 @@ mod wheel;
 
 pub use batcher::Seq2SeqBatcher;
 pub use bert_tokenizer::{BertEncoding, BertTokenizer};
-pub use bucket::{training_loader, BucketBatchStrategy};
+pub use bucket::{training_loader, EpochBatches, EpochLoader};
 pub use corpus::{
     corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, Manifest, Split, KNOWN_CORPORA,
 };

@@ -142,8 +142,12 @@ pub struct TrainingConfig {
     pub grad_accumulation: usize,
     /// Seed for initialisation, dropout and shuffling. Default: 42.
     pub seed: u64,
-    /// Checkpoints kept besides the best one. Default: 2.
+    /// End-of-epoch checkpoints kept besides the best one. Default: 2.
     pub keep_checkpoints: usize,
+    /// Also write a checkpoint every N training batches (only the newest is kept), so that a
+    /// run killed mid-epoch loses at most N batches; 0: only at the end of each epoch (and when
+    /// training is stopped with Ctrl-C). Default: 0.
+    pub checkpoint_every_steps: usize,
     /// Sample translations printed at the end. Default: 3.
     pub samples: usize,
     /// Keep the source embedding and the encoder fixed (no gradients, no updates); the adapter,
@@ -180,6 +184,7 @@ impl Default for TrainingConfig {
             grad_accumulation: 1,
             seed: 42,
             keep_checkpoints: 2,
+            checkpoint_every_steps: 0,
             samples: 3,
             bleu_pairs: 200,
             freeze_encoder: false,
@@ -204,6 +209,64 @@ impl ExperimentConfig {
     pub fn to_toml(&self) -> Result<String, TrainError> {
         toml::to_string_pretty(self)
             .map_err(|e| invalid(format!("cannot serialise the config: {e}")))
+    }
+
+    /// Keys that may differ between a run's config and the config it is resumed with: what
+    /// only changes how long it runs, what it keeps and reports, where it runs, and decoding.
+    pub const RESUMABLE_KEYS: &'static [&'static str] = &[
+        "name",
+        "run_dir",
+        "training.epochs",
+        "training.keep_checkpoints",
+        "training.checkpoint_every_steps",
+        "training.samples",
+        "training.bleu_pairs",
+        "training.backend",
+        "training.threads",
+        "generation",
+    ];
+
+    /// The dotted keys whose values differ between `self` and `run` (the config a run started
+    /// with) and that may not change on resume ([`Self::RESUMABLE_KEYS`]), sorted.
+    pub fn resume_conflicts(&self, run: &ExperimentConfig) -> Vec<String> {
+        fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+            match value {
+                toml::Value::Table(table) => {
+                    for (k, v) in table {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        flatten(&key, v, out);
+                    }
+                }
+                other => out.push((prefix.to_string(), other.to_string())),
+            }
+        }
+        let flat = |c: &ExperimentConfig| {
+            let mut out = Vec::new();
+            if let Ok(value) = toml::Value::try_from(c) {
+                flatten("", &value, &mut out);
+            }
+            out.into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let (new, old) = (flat(self), flat(run));
+        let resumable = |key: &str| {
+            Self::RESUMABLE_KEYS
+                .iter()
+                .any(|k| key == *k || key.starts_with(&format!("{k}.")))
+        };
+        let mut keys: Vec<String> = new
+            .keys()
+            .chain(old.keys())
+            .filter(|k| new.get(*k) != old.get(*k) && !resumable(k))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// Run name: `name`, else `fallback` (the config file stem).

@@ -3,20 +3,25 @@
 //! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod experiment;
+pub mod lock;
 pub mod logger;
 pub mod optim;
 pub mod recorder;
 pub mod renderer;
 pub mod run;
 pub mod step;
+mod strategy;
 pub mod translate;
 pub mod validation;
 
 pub use bench::{bench, reference_input, BenchOptions, BenchResult, ReferenceInput};
+pub use checkpoint::CheckpointRef;
 pub use experiment::{
     resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
 };
+pub use lock::RunLock;
 pub use optim::EncoderLrOptimizer;
 pub use recorder::AtomicRecorder;
 pub use renderer::PlainRenderer;
@@ -49,6 +54,38 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("{0} has no checkpoint to resume from")]
     NothingToResume(PathBuf),
+    #[error(
+        "{} is in use by process {holder}, which is training into it; wait for it or stop it \
+         (a lock left by a process that has died is taken over by itself)",
+        run_dir.display()
+    )]
+    RunLocked { run_dir: PathBuf, holder: String },
+    #[error(
+        "cannot resume {}: the config changes {keys}, which must stay as the run started \
+         (only training.epochs, keep_checkpoints, checkpoint_every_steps, samples, bleu_pairs, \
+         backend, threads and [generation] may change); nothing was written",
+        run_dir.display()
+    )]
+    ResumeMismatch { run_dir: PathBuf, keys: String },
+    #[error("{} has no intact checkpoint to resume from: {why}", run_dir.display())]
+    NoIntactCheckpoint { run_dir: PathBuf, why: String },
+    #[error(
+        "training stopped ({reason}) in epoch {epoch} after batch {step}; a checkpoint of that \
+         point is in {}/checkpoint; continue with --resume",
+        run_dir.display()
+    )]
+    Interrupted {
+        run_dir: PathBuf,
+        reason: String,
+        epoch: usize,
+        step: usize,
+    },
+    #[error(
+        "training stopped: {what}; no model was written and the last good checkpoint in {}/checkpoint \
+         is kept (lower training.lr_factor, raise warmup_steps or check the data)",
+        run_dir.display()
+    )]
+    NonFinite { what: String, run_dir: PathBuf },
     #[error("{path} has no trained model (model.mpk); train it first with `s2s train`")]
     NoModel { path: PathBuf },
     #[error("cannot load the weights in {path}: {message}")]

@@ -1,6 +1,7 @@
-//! A file recorder that never leaves a half-written file under its final name.
+//! A file recorder that never leaves a half-written file under its final name, and that
+//! knows when a file it wrote has been damaged since.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::record::{FileRecorder, Recorder, RecorderError};
@@ -9,6 +10,10 @@ use serde::{de::DeserializeOwned, Serialize};
 /// Wraps a burn [`FileRecorder`]: writes to a hidden temporary file in the same directory,
 /// syncs it, then renames it over the target. A crash or Ctrl-C mid-write keeps the previous
 /// file intact (burn's own recorders delete the old file first, then write in place).
+///
+/// Beside each file it writes `<file>.sha256` (the SHA-256 of its bytes, written before the
+/// rename), and loading a file whose checksum file disagrees fails with a sentence naming it
+/// ([`verify_checksum`]); a file without one (written by an older s2s) is loaded as is.
 #[derive(Debug, Clone, Default)]
 pub struct AtomicRecorder<R> {
     inner: R,
@@ -40,10 +45,17 @@ impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
         std::fs::File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(io)?;
+        let digest = sha256_file(&temp).map_err(io)?;
+        s2s_data::write_atomic(&checksum_path(&target), format!("{digest}\n").as_bytes())
+            .map_err(|e| RecorderError::Unknown(e.to_string()))?;
         std::fs::rename(&temp, &target).map_err(io)
     }
 
     fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
+        let target = file.with_extension(<R as FileRecorder<B>>::file_extension());
+        if checksum_path(&target).is_file() {
+            verify_checksum(&target).map_err(RecorderError::Unknown)?;
+        }
         self.inner.load_item(file)
     }
 }
@@ -51,6 +63,51 @@ impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
 impl<B: Backend, R: FileRecorder<B>> FileRecorder<B> for AtomicRecorder<R> {
     fn file_extension() -> &'static str {
         R::file_extension()
+    }
+}
+
+/// `<file>.sha256`: where [`AtomicRecorder`] keeps the checksum of `file`.
+pub fn checksum_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Hex SHA-256 of the bytes of `path`.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Checks `file` against the checksum [`AtomicRecorder`] wrote beside it.
+///
+/// # Errors
+/// One sentence naming `file` when it is missing, has no checksum file, or its bytes no longer
+/// match (truncated, overwritten or corrupted since it was written).
+pub fn verify_checksum(file: &Path) -> Result<(), String> {
+    let sum = checksum_path(file);
+    let expected = std::fs::read_to_string(&sum).map_err(|e| {
+        format!(
+            "{} has no readable checksum ({}: {e})",
+            file.display(),
+            sum.display()
+        )
+    })?;
+    let actual = sha256_file(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if expected.trim() == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is damaged: its SHA-256 does not match the one written with it",
+            file.display()
+        ))
     }
 }
 
@@ -77,11 +134,41 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["model.mpk".to_string()]);
+        let mut names = names;
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["model.mpk".to_string(), "model.mpk.sha256".to_string()]
+        );
         let b: Linear<B> = LinearConfig::new(3, 2).init(&device);
         let b = b
             .load_file(dir.path().join("model"), &recorder, &device)
             .unwrap();
         b.weight.val().into_data().assert_eq(&expected, true);
+    }
+
+    #[test]
+    fn a_damaged_file_is_named_and_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = AtomicRecorder::new(NamedMpkFileRecorder::<FullPrecisionSettings>::new());
+        let device = Default::default();
+        let a: Linear<B> = LinearConfig::new(8, 8).init(&device);
+        a.save_file(dir.path().join("model"), &recorder).unwrap();
+        let file = dir.path().join("model.mpk");
+        assert_eq!(verify_checksum(&file), Ok(()));
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        let err = verify_checksum(&file).unwrap_err();
+        assert!(err.contains("model.mpk is damaged"), "{err}");
+        let b: Linear<B> = LinearConfig::new(8, 8).init(&device);
+        let err = b
+            .load_file(dir.path().join("model"), &recorder, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is damaged"), "{err}");
+        std::fs::remove_file(checksum_path(&file)).unwrap();
+        assert!(verify_checksum(&file)
+            .unwrap_err()
+            .contains("no readable checksum"));
     }
 }

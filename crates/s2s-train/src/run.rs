@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::sync::{Arc, Mutex};
+
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
@@ -19,17 +21,22 @@ use burn::train::checkpoint::{
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use s2s_data::{SentencePair, Seq2SeqBatcher, TokenizedPair, TokenizerPair};
+use s2s_data::{
+    EpochBatches, EpochLoader, SentencePair, Seq2SeqBatcher, TokenizedPair, TokenizerPair,
+};
 use s2s_model::{special, BertConfig, ModelConfig, Seq2Seq, SourceEncoder};
 use serde::Serialize;
 
+use crate::checkpoint::CheckpointRef;
 use crate::experiment::{DataConfig, ExperimentConfig};
+use crate::lock::RunLock;
 use crate::logger::ResumedFileLogger;
 use crate::optim::EncoderLrOptimizer;
+use crate::strategy::{Outcome, RunStrategy};
 use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
 use crate::{AtomicRecorder, PlainRenderer, Seq2SeqLearner, TrainError};
 
@@ -107,12 +114,25 @@ pub fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, T
 }
 
 /// How a run is launched.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TrainOptions {
-    /// Continue from the last checkpoint in the run directory.
+    /// Continue from the newest intact checkpoint in the run directory.
     pub resume: bool,
     /// Use burn's TUI dashboard (only when stdout is a terminal); plain log lines otherwise.
     pub tui: bool,
+    /// Stops the run after the current batch, with a checkpoint ([`TrainError::Interrupted`]);
+    /// the CLI triggers it on Ctrl-C/SIGTERM, the TUI on its quit.
+    pub interrupter: Interrupter,
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("resume", &self.resume)
+            .field("tui", &self.tui)
+            .field("stopped", &self.interrupter.should_stop())
+            .finish()
+    }
 }
 
 /// A held-out sentence, its reference and the model's translation.
@@ -147,7 +167,6 @@ pub struct TrainReport {
     /// How they were decoded (e.g. `greedy`, `beam 4`).
     pub decoding: String,
     pub seconds: f64,
-    pub interrupted: bool,
     pub samples: Vec<Sample>,
 }
 
@@ -159,7 +178,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Epoch numbers of the model checkpoints burn-train wrote into `run_dir/checkpoint`.
+/// Epoch numbers of the end-of-epoch model checkpoints in `run_dir/checkpoint`.
 pub fn checkpoint_epochs(run_dir: &Path) -> Vec<usize> {
     let mut epochs: Vec<usize> = std::fs::read_dir(run_dir.join("checkpoint"))
         .into_iter()
@@ -176,10 +195,25 @@ pub fn checkpoint_epochs(run_dir: &Path) -> Vec<usize> {
     epochs
 }
 
+/// File of a run directory with the SHA-256 of the training and validation pairs it started
+/// from; a resume on other data is refused.
+pub const DATA_FINGERPRINT_FILE: &str = "data.sha256";
+
 /// Trains the experiment into `run_dir` on `device` and returns the final report.
 ///
+/// Takes the run directory's lock ([`RunLock`]) first. A resume checks, before it writes
+/// anything, that the config differs from the run's only in keys that may change
+/// ([`ExperimentConfig::resume_conflicts`]) and that the data is the same, then continues from
+/// the newest intact checkpoint (damaged ones are named and passed over).
+///
 /// Writes, in order: `config.toml` (resolved, before the first step), the tokenizer(s),
-/// `checkpoint/` every epoch, `model.mpk` and `report.md` at the end. All writes are atomic.
+/// `checkpoint/` every epoch (and every `training.checkpoint_every_steps` batches), `model.mpk`
+/// and `report.md` at the end. All writes are atomic.
+///
+/// # Errors
+/// Besides bad configs and data: [`TrainError::RunLocked`], [`TrainError::ResumeMismatch`],
+/// [`TrainError::NoIntactCheckpoint`], [`TrainError::Interrupted`] (a checkpoint was written;
+/// no final model) and [`TrainError::NonFinite`] (nothing written from the bad state).
 pub fn train<B: AutodiffBackend>(
     config: &ExperimentConfig,
     run_dir: &Path,
@@ -189,15 +223,27 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<TrainReport, TrainError> {
     let started = Instant::now();
     config.validate()?;
-    let existing = checkpoint_epochs(run_dir);
-    let resume_from = match (options.resume, existing.last()) {
-        (true, Some(&epoch)) => Some(epoch),
-        (true, None) => return Err(TrainError::NothingToResume(run_dir.to_path_buf())),
-        (false, Some(_)) => return Err(TrainError::RunExists(run_dir.to_path_buf())),
-        (false, None) => None,
-    };
-    std::fs::create_dir_all(run_dir).map_err(io("create", run_dir))?;
-    s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    let _lock = RunLock::acquire(run_dir)?;
+    let has_checkpoints = !crate::checkpoint::list_checkpoints(run_dir).is_empty();
+    match (options.resume, has_checkpoints) {
+        (true, false) => return Err(TrainError::NothingToResume(run_dir.to_path_buf())),
+        (false, true) => return Err(TrainError::RunExists(run_dir.to_path_buf())),
+        _ => {}
+    }
+    let fingerprint = data_fingerprint(&data);
+    if options.resume {
+        check_resume(config, run_dir, &fingerprint)?;
+    }
+    // Any value, so that the phases below know a resume from a fresh run before the position
+    // is known (it needs the batches).
+    let resume_from = options.resume.then_some(0usize);
+    if !options.resume {
+        s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+        s2s_data::write_atomic(
+            &run_dir.join(DATA_FINGERPRINT_FILE),
+            format!("{fingerprint}\n").as_bytes(),
+        )?;
+    }
 
     // A pre-trained BERT encoder: its config.json is copied into the run directory (with its
     // tokenizer, below) so the run can be resumed, evaluated and served without the cache.
@@ -270,6 +316,34 @@ pub fn train<B: AutodiffBackend>(
     });
 
     let t = &config.training;
+    let batches = EpochBatches::new(train_items.clone(), t.batch_size, t.bucket_pool, t.seed);
+    let per_epoch = batches.batches_per_epoch();
+    let mut resume = match resume_from {
+        None => None,
+        Some(_) => match crate::checkpoint::newest_intact(run_dir, per_epoch) {
+            Ok(Some((checkpoint, skipped))) => {
+                for why in skipped {
+                    tracing::warn!("passing over a damaged checkpoint: {why}");
+                }
+                let (epoch, done) = checkpoint.next_position(per_epoch);
+                tracing::info!(
+                    "resuming from {checkpoint}: epoch {epoch}, {done} of its {per_epoch} \
+                     batches done"
+                );
+                // The keys that may change (epochs, …) take effect; nothing is written before.
+                s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+                crate::checkpoint::remove_orphan_checksums(run_dir);
+                Some(checkpoint)
+            }
+            Ok(None) => return Err(TrainError::NothingToResume(run_dir.to_path_buf())),
+            Err(damaged) => {
+                return Err(TrainError::NoIntactCheckpoint {
+                    run_dir: run_dir.to_path_buf(),
+                    why: damaged.join("; "),
+                })
+            }
+        },
+    };
     // The encoder is frozen for the whole run, for the first `unfreeze_encoder_after` epochs
     // (then the run continues from that epoch's checkpoint with the encoder trainable), or never.
     let phases: Vec<(usize, bool)> = match (t.freeze_encoder, t.unfreeze_encoder_after) {
@@ -277,9 +351,8 @@ pub fn train<B: AutodiffBackend>(
         (frozen, _) => vec![(t.epochs, frozen)],
     };
     let recorder = RunRecorder::default();
-    let mut start = resume_from.unwrap_or(0);
+    let mut start = resume.map(|c| c.epochs_done(per_epoch)).unwrap_or(0);
     let mut parameters = 0;
-    let mut interrupted = false;
     let mut trained = None;
     for (end, frozen) in phases {
         if end <= start && end < t.epochs {
@@ -288,7 +361,7 @@ pub fn train<B: AutodiffBackend>(
         B::seed(&device, t.seed);
         let mut model = init_model::<B>(&config.model, bert.as_ref(), vocab, &device)?
             .with_label_smoothing(t.label_smoothing);
-        if start == 0 {
+        if resume.is_none() {
             if let (SourceEncoder::Bert(encoder), Some(dir)) = (&model.source, &data.bert) {
                 let path = dir.join("model.safetensors");
                 tracing::info!("loading the pre-trained encoder from {}", path.display());
@@ -309,25 +382,52 @@ pub fn train<B: AutodiffBackend>(
             train_items.len(),
             valid_items.len()
         );
-        let (model, stopped) = launch::<B>(
+        let (model, outcome) = launch::<B>(
             config,
             run_dir,
             model,
             Phase { start, end },
-            train_items.clone(),
+            resume,
+            batches.clone(),
             valid_dataset.clone(),
             bleu_decoder.clone(),
             &recorder,
             &device,
-            options,
+            &options,
         )?;
+        match outcome {
+            Outcome::Finished => {}
+            Outcome::Stopped { step, reason } => {
+                crate::checkpoint::remove_orphan_checksums(run_dir);
+                return Err(TrainError::Interrupted {
+                    run_dir: run_dir.to_path_buf(),
+                    reason,
+                    epoch: CheckpointRef::Step(step).next_position(per_epoch).0,
+                    step,
+                });
+            }
+            Outcome::NonFinite {
+                epoch,
+                step,
+                loss,
+                weights,
+            } => {
+                let what = if weights {
+                    format!("the weights after batch {step} (epoch {epoch}) are not finite")
+                } else {
+                    format!("the loss of batch {step} (epoch {epoch}) is {loss}")
+                };
+                return Err(TrainError::NonFinite {
+                    what,
+                    run_dir: run_dir.to_path_buf(),
+                });
+            }
+        }
         trained = Some(model);
         start = end;
-        if stopped {
-            interrupted = true;
-            break;
-        }
+        resume = Some(CheckpointRef::Epoch(end));
     }
+    crate::checkpoint::remove_orphan_checksums(run_dir);
     let Some(model) = trained else {
         return Err(TrainError::NothingToResume(run_dir.to_path_buf()));
     };
@@ -395,7 +495,6 @@ pub fn train<B: AutodiffBackend>(
         valid_chrf,
         decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
-        interrupted,
         samples,
     };
     s2s_data::write_atomic(&run_dir.join("report.md"), report.to_markdown().as_bytes())?;
@@ -469,31 +568,39 @@ struct Phase {
     end: usize,
 }
 
-/// Runs burn-train's learner over one phase (resuming from the checkpoint of `phase.start`
-/// when it is not 0). Returns the trained model and whether training was interrupted.
+/// Runs the training loop ([`RunStrategy`]) over one phase, from `resume` (already verified)
+/// or from fresh weights. Returns the trained model and how the phase ended.
 #[allow(clippy::too_many_arguments)]
 fn launch<B: AutodiffBackend>(
     config: &ExperimentConfig,
     run_dir: &Path,
     model: Seq2Seq<B>,
     phase: Phase,
-    train_items: Vec<TokenizedPair>,
+    resume: Option<CheckpointRef>,
+    batches: EpochBatches,
     valid_dataset: Vec<ValidItem>,
     bleu_decoder: Option<BleuDecoder>,
     recorder: &RunRecorder,
     device: &B::Device,
-    options: TrainOptions,
-) -> Result<(Seq2Seq<B::InnerBackend>, bool), TrainError> {
+    options: &TrainOptions,
+) -> Result<(Seq2Seq<B::InnerBackend>, Outcome), TrainError> {
     let t = &config.training;
     let (optimizer, scheduler) = optimizer_and_schedule::<B>(config)?;
 
-    let train_loader = s2s_data::training_loader::<B>(
-        train_items,
-        t.batch_size,
-        t.bucket_pool,
-        t.seed,
-        device.clone(),
-    );
+    // Only its size is read by burn-train; the loop draws the batches from `batches` itself.
+    let train_loader = Arc::new(EpochLoader::<B>::new(batches.clone(), 1, device.clone()));
+    let outcome = Arc::new(Mutex::new(Outcome::Finished));
+    let strategy = RunStrategy::<B> {
+        device: device.clone(),
+        batches,
+        seed: t.seed,
+        checkpoint_every_steps: t.checkpoint_every_steps,
+        grad_accumulation: t.grad_accumulation,
+        resume,
+        run_dir: run_dir.to_path_buf(),
+        recorder: recorder.clone(),
+        outcome: outcome.clone(),
+    };
     let valid_loader = DataLoaderBuilder::new(ValidBatcher)
         .batch_size(t.batch_size)
         .set_device(device.clone())
@@ -520,22 +627,16 @@ fn launch<B: AutodiffBackend>(
                 .build(),
         )
         .with_application_logger(None)
+        .with_interrupter(options.interrupter.clone())
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)))
         .num_epochs(phase.end)
         .summary();
     if bleu_decoder.is_some() {
         training = training.metric_valid_numeric(BleuMetric::new());
     }
-    if t.grad_accumulation > 1 {
-        training = training.grads_accumulation(t.grad_accumulation);
-    }
     if !options.tui {
         training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
     }
-    if phase.start > 0 {
-        tracing::info!("resuming from the checkpoint of epoch {}", phase.start);
-        training = training.checkpoint(phase.start);
-    }
-    let interrupter = training.interrupter();
     let learner = Learner::new(
         Seq2SeqLearner {
             model,
@@ -545,7 +646,69 @@ fn launch<B: AutodiffBackend>(
         scheduler,
     );
     let result = training.launch(learner);
-    Ok((result.model.model, interrupter.should_stop()))
+    let outcome = outcome
+        .lock()
+        .map(|o| o.clone())
+        .map_err(|_| TrainError::Backend("the training loop panicked".into()))?;
+    Ok((result.model.model, outcome))
+}
+
+/// SHA-256 over the training and validation pairs, in order.
+fn data_fingerprint(data: &PreparedData) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (split, pairs) in [("train", &data.train), ("valid", &data.valid)] {
+        hasher.update(split.as_bytes());
+        for pair in pairs {
+            hasher.update(pair.source.as_bytes());
+            hasher.update(b"\t");
+            hasher.update(pair.target.as_bytes());
+            hasher.update(b"\n");
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Refuses a resume whose config changes keys that may not change, or whose data is not the
+/// data the run started with; reads only.
+fn check_resume(
+    config: &ExperimentConfig,
+    run_dir: &Path,
+    fingerprint: &str,
+) -> Result<(), TrainError> {
+    let path = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+    let run = ExperimentConfig::from_toml(&text).map_err(|e| {
+        TrainError::Config(format!(
+            "{} (the run's own config) cannot be read back: {e}",
+            path.display()
+        ))
+    })?;
+    let keys = config.resume_conflicts(&run);
+    if !keys.is_empty() {
+        return Err(TrainError::ResumeMismatch {
+            run_dir: run_dir.to_path_buf(),
+            keys: keys.join(", "),
+        });
+    }
+    match std::fs::read_to_string(run_dir.join(DATA_FINGERPRINT_FILE)) {
+        Ok(saved) if saved.trim() != fingerprint => Err(TrainError::ResumeMismatch {
+            run_dir: run_dir.to_path_buf(),
+            keys: "the training/validation pairs (their contents changed)".into(),
+        }),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            tracing::warn!(
+                "{} has no {DATA_FINGERPRINT_FILE}; cannot check that the data is unchanged",
+                run_dir.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A short name of a decoding strategy for reports (`greedy`, `beam 4 (α 0.6)`, `sampling …`).
@@ -716,9 +879,6 @@ impl TrainReport {
                 "| valid BLEU ({} pairs, {}) | {:.2} |\n| valid chrF2 | {:.2} |\n",
                 self.bleu_pairs, self.decoding, bleu, chrf
             ));
-        }
-        if self.interrupted {
-            s.push_str("\nTraining was interrupted; the model is the last one trained.\n");
         }
         s.push_str(&format!("\n## Samples ({})\n", self.decoding));
         for sample in &self.samples {

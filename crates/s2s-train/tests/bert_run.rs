@@ -134,7 +134,6 @@ encoder_lr_scale = 0.5
         TrainOptions::default(),
     )
     .unwrap();
-    assert!(!report.interrupted);
     assert_eq!(report.train_pairs, 8);
     for file in [
         BERT_CONFIG_FILE,

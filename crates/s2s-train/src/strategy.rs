@@ -1,0 +1,304 @@
+//! The training loop: burn-train's single-device loop (same events, so the TUI, the plain
+//! renderer, the metric logs and the epoch checkpoints work as before), plus what a run needs
+//! to be resumable and safe:
+//!
+//! - the batches of epoch `E` are [`EpochBatches::plan`]`(E)` and the backend's RNG is reseeded
+//!   before batch `S` with [`step_seed`]`(seed, S)`, so resuming mid-epoch replays nothing and
+//!   skips nothing;
+//! - a step checkpoint every `training.checkpoint_every_steps` batches and when the run is
+//!   stopped (Ctrl-C, SIGTERM, the TUI's quit);
+//! - a non-finite loss, or non-finite weights before a checkpoint, stops the run before anything
+//!   is written from that state.
+//!
+//! burn-train 0.21's own loop (`SingleDeviceTrainingStrategy`) has none of these; its shape is
+//! kept (`burn-train/src/learner/supervised/strategies/single/epoch.rs`).
+
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::Progress;
+use burn::module::AutodiffModule;
+use burn::optim::lr_scheduler::noam::NoamLrScheduler;
+use burn::optim::GradientsAccumulator;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{AsyncCheckpointer, FileCheckpointer};
+use burn::train::{
+    EventProcessorTraining, InferenceStep, Learner, LearnerEvent, LearningCheckpointer,
+    LearningComponentsMarker, LearningResult, SupervisedLearningStrategy,
+    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
+};
+use s2s_data::EpochBatches;
+
+use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly, CHECKPOINT_DIR};
+use crate::run::{RunRecorder, TrainingOptimizer};
+use crate::step::Seq2SeqLearner;
+
+/// The learning components of every s2s run.
+pub(crate) type Components<B> =
+    LearningComponentsMarker<B, NoamLrScheduler, Seq2SeqLearner<B>, TrainingOptimizer<B>>;
+
+/// How a launch of the loop ended.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Outcome {
+    /// Every epoch of the phase ran.
+    Finished,
+    /// Stopped on request (`reason`) after `step` batches; a checkpoint of that state exists.
+    Stopped { step: usize, reason: String },
+    /// The loss of batch `step` (epoch `epoch`) was `loss`, or the weights after it were not
+    /// finite (`loss` then is the last loss).
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        weights: bool,
+    },
+}
+
+/// The s2s training loop as a burn-train strategy (see the module docs).
+pub(crate) struct RunStrategy<B: AutodiffBackend> {
+    pub device: B::Device,
+    pub batches: EpochBatches,
+    pub seed: u64,
+    /// 0: no step checkpoints except when stopped.
+    pub checkpoint_every_steps: usize,
+    pub grad_accumulation: usize,
+    /// The checkpoint the launch starts from (`None`: epoch 1, fresh weights).
+    pub resume: Option<CheckpointRef>,
+    pub run_dir: std::path::PathBuf,
+    pub recorder: RunRecorder,
+    pub outcome: Arc<Mutex<Outcome>>,
+}
+
+impl<B: AutodiffBackend> RunStrategy<B> {
+    fn step_checkpointer(&self) -> LearningCheckpointer<Components<B>> {
+        let dir = self.run_dir.join(CHECKPOINT_DIR);
+        let part = |name: &str| {
+            FileCheckpointer::new(
+                self.recorder.clone(),
+                &dir,
+                &format!("{}{name}", crate::checkpoint::STEP_PREFIX),
+            )
+        };
+        LearningCheckpointer::new(
+            AsyncCheckpointer::new(part("model")),
+            AsyncCheckpointer::new(part("optim")),
+            AsyncCheckpointer::new(part("scheduler")),
+            Box::new(LatestOnly::default()),
+        )
+    }
+
+    fn finish(&self, outcome: Outcome) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = outcome;
+        }
+    }
+}
+
+impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrategy<B> {
+    /// burn-train's `train` with the start taken from [`RunStrategy::resume`] (whose files the
+    /// caller verified) instead of `TrainingComponents::checkpoint`.
+    fn train(
+        &self,
+        mut learner: Learner<Components<B>>,
+        dataloader_train: TrainLoader<Components<B>>,
+        dataloader_valid: ValidLoader<Components<B>>,
+        mut components: TrainingComponents<Components<B>>,
+    ) -> LearningResult<Seq2SeqLearner<B::InnerBackend>> {
+        let per_epoch = self.batches.batches_per_epoch();
+        let start_epoch = match self.resume {
+            None => 1,
+            Some(checkpoint) => {
+                learner = match checkpoint {
+                    CheckpointRef::Epoch(epoch) => match &components.checkpointer {
+                        Some(c) => c.load_checkpoint(learner, &self.device, epoch),
+                        None => learner,
+                    },
+                    CheckpointRef::Step(step) => {
+                        self.step_checkpointer()
+                            .load_checkpoint(learner, &self.device, step)
+                    }
+                };
+                checkpoint.next_position(per_epoch).0
+            }
+        };
+        let summary = components.summary.take();
+        components
+            .event_processor
+            .process_train(LearnerEvent::Start);
+        let (model, mut processor) = self.fit(
+            components,
+            learner,
+            dataloader_train,
+            dataloader_valid,
+            start_epoch,
+        );
+        let summary = summary.and_then(|s| s.init().ok());
+        processor.process_train(LearnerEvent::End(summary));
+        LearningResult {
+            model: model.valid(),
+            renderer: processor.renderer(),
+        }
+    }
+
+    fn fit(
+        &self,
+        components: TrainingComponents<Components<B>>,
+        mut learner: Learner<Components<B>>,
+        _dataloader_train: TrainLoader<Components<B>>,
+        dataloader_valid: ValidLoader<Components<B>>,
+        start_epoch: usize,
+    ) -> (
+        Seq2SeqLearner<B>,
+        SupervisedTrainingEventProcessor<Components<B>>,
+    ) {
+        learner.fork(&self.device);
+        let mut processor = components.event_processor;
+        let mut checkpointer = components.checkpointer;
+        let interrupter = components.interrupter;
+        let store = components.event_store;
+        let mut step_checkpointer = self.step_checkpointer();
+        let per_epoch = self.batches.batches_per_epoch();
+        let total_items = self.batches.num_items();
+        let skip_first = self
+            .resume
+            .map(|c| c.next_position(per_epoch).1)
+            .unwrap_or(0);
+        let accumulation = self.grad_accumulation.max(1);
+        let mut last_loss = f64::NAN;
+
+        let mut save_step = |learner: &Learner<Components<B>>, step: usize| -> bool {
+            if !all_finite(&learner.model()) {
+                return false;
+            }
+            step_checkpointer.checkpoint(learner, step, &store);
+            true
+        };
+
+        for epoch in start_epoch..=components.num_epochs {
+            let global = Progress {
+                items_processed: epoch,
+                items_total: components.num_epochs,
+            };
+            let plan = self.batches.plan(epoch);
+            let skip = if epoch == start_epoch { skip_first } else { 0 };
+            let mut done: usize = plan.iter().take(skip).map(Vec::len).sum();
+            let mut accumulator = GradientsAccumulator::new();
+            let mut pending = 0;
+            for (index, indices) in plan.iter().enumerate().skip(skip) {
+                let step = (epoch - 1) * per_epoch + index + 1;
+                B::seed(&self.device, step_seed(self.seed, step));
+                learner.lr_step();
+                let batch = self.batches.batch::<B>(indices, &self.device);
+                let output = learner.train_step(batch);
+                let loss = output.item.loss.clone().into_scalar().elem::<f64>();
+                if !loss.is_finite() {
+                    self.finish(Outcome::NonFinite {
+                        epoch,
+                        step,
+                        loss,
+                        weights: false,
+                    });
+                    return (learner.model(), processor);
+                }
+                last_loss = loss;
+                if accumulation > 1 {
+                    accumulator.accumulate(&learner.model(), output.grads);
+                    pending += 1;
+                    if pending >= accumulation {
+                        learner.optimizer_step(accumulator.grads());
+                        pending = 0;
+                    }
+                } else {
+                    learner.optimizer_step(output.grads);
+                }
+                done += indices.len();
+                processor.process_train(LearnerEvent::ProcessedItem(TrainingItem::new(
+                    output.item,
+                    Progress {
+                        items_processed: done,
+                        items_total: total_items,
+                    },
+                    global.clone(),
+                    Some(index + 1),
+                    Some(learner.lr_current()),
+                )));
+                if pending > 0 {
+                    continue;
+                }
+                let stop = interrupter.should_stop();
+                let due = self.checkpoint_every_steps > 0
+                    && step % self.checkpoint_every_steps == 0
+                    && index + 1 < plan.len();
+                if stop || due {
+                    if !save_step(&learner, step) {
+                        self.finish(Outcome::NonFinite {
+                            epoch,
+                            step,
+                            loss: last_loss,
+                            weights: true,
+                        });
+                        return (learner.model(), processor);
+                    }
+                    if stop {
+                        self.finish(Outcome::Stopped {
+                            step,
+                            reason: interrupter
+                                .get_message()
+                                .unwrap_or_else(|| "stopped".into()),
+                        });
+                        return (learner.model(), processor);
+                    }
+                }
+            }
+            processor.process_train(LearnerEvent::EndEpoch(epoch));
+
+            // Validation, as burn-train's `SingleDeviceValidEpoch`.
+            let model = learner.model().valid();
+            let mut iterator = dataloader_valid.iter();
+            let mut iteration = 0;
+            while let Some(item) = iterator.next() {
+                let progress = iterator.progress();
+                iteration += 1;
+                let item = model.step(item);
+                processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
+                    item,
+                    progress,
+                    global.clone(),
+                    Some(iteration),
+                    None,
+                )));
+                if interrupter.should_stop() {
+                    break;
+                }
+            }
+            processor.process_valid(LearnerEvent::EndEpoch(epoch));
+
+            let step = epoch * per_epoch;
+            if !all_finite(&learner.model()) {
+                self.finish(Outcome::NonFinite {
+                    epoch,
+                    step,
+                    loss: last_loss,
+                    weights: true,
+                });
+                return (learner.model(), processor);
+            }
+            if interrupter.should_stop() {
+                // The epoch's training is done; its validation may not be.
+                save_step(&learner, step);
+                self.finish(Outcome::Stopped {
+                    step,
+                    reason: interrupter
+                        .get_message()
+                        .unwrap_or_else(|| "stopped".into()),
+                });
+                return (learner.model(), processor);
+            }
+            if let Some(checkpointer) = &mut checkpointer {
+                checkpointer.checkpoint(&learner, epoch, &store);
+            }
+        }
+        self.finish(Outcome::Finished);
+        (learner.model(), processor)
+    }
+}
