@@ -18,6 +18,7 @@ mod error;
 mod fsutil;
 pub mod pairs;
 pub mod pretrained;
+pub mod text;
 pub mod tokenizer;
 mod wheel;
 
@@ -36,4 +37,5 @@ pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, Senten
 pub use pretrained::{
     known_names, prepare_named, prepare_pretrained, resolve_bert, KNOWN_PRETRAINED, MINILM_L6,
 };
+pub use text::{one_line, read_text, strip_bom};
 pub use tokenizer::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};

@@ -51,7 +51,8 @@ pub fn read_pairs(path: &Path) -> Result<Vec<SentencePair>, DataError> {
 /// Like [`read_pairs`], with the JSONL keys given by `format`.
 ///
 /// TSV: every line, blank ones included, must hold exactly two tab-separated fields; a trailing
-/// `\r` (CRLF files) is ignored. JSONL: blank lines are skipped; extra keys are ignored.
+/// `\r` (CRLF files) is ignored. JSONL: blank lines are skipped; extra keys are ignored. Both: a
+/// leading UTF-8 byte-order mark is ignored.
 pub fn read_pairs_with(path: &Path, format: &PairFormat) -> Result<Vec<SentencePair>, DataError> {
     let extension = path
         .extension()
@@ -66,11 +67,7 @@ pub fn read_pairs_with(path: &Path, format: &PairFormat) -> Result<Vec<SentenceP
             })
         }
     };
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::text::read_text(path)?;
     parse(&text, path, format)
 }
 
@@ -180,6 +177,30 @@ mod tests {
                 SentencePair::new("I don't know.", "Je ne sais pas."),
             ]
         );
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_text() {
+        // A BOM made line 1 of a JSONL file "not a valid JSON object" and glued itself to the
+        // first TSV source.
+        let dir = tempfile::tempdir().unwrap();
+        let expected = vec![
+            SentencePair::new("Hello.", "Bonjour."),
+            SentencePair::new("Yes.", "Oui."),
+        ];
+        let tsv = write(
+            dir.path(),
+            "bom.tsv",
+            "\u{feff}Hello.\tBonjour.\r\nYes.\tOui.\r\n",
+        );
+        assert_eq!(read_pairs(&tsv).unwrap(), expected);
+        let jsonl = write(
+            dir.path(),
+            "bom.jsonl",
+            "\u{feff}{\"source\": \"Hello.\", \"target\": \"Bonjour.\"}\n\
+             {\"source\": \"Yes.\", \"target\": \"Oui.\"}\n",
+        );
+        assert_eq!(read_pairs(&jsonl).unwrap(), expected);
     }
 
     #[test]

@@ -199,8 +199,10 @@ fn invalid(msg: impl Into<String>) -> TrainError {
 }
 
 impl ExperimentConfig {
-    /// Parses TOML; an unknown or misspelt key is an error naming it.
+    /// Parses TOML; an unknown or misspelt key is an error naming it. A leading UTF-8
+    /// byte-order mark is ignored.
     pub fn from_toml(text: &str) -> Result<Self, TrainError> {
+        let text = s2s_data::strip_bom(text);
         toml::from_str(text)
             .map_err(|e| invalid(e.message().trim_end().to_string() + &location(text, e.span())))
     }
