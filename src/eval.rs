@@ -13,10 +13,25 @@ use crate::backend::{dispatch, BackendKind, BackendTask};
 use crate::generation_args::GenerationArgs;
 use crate::SplitArg;
 
+/// The lines of an evaluation input (a leading byte-order mark dropped). A file with no text
+/// at all — empty, or only blank lines — is refused: a metric over no segments is undefined
+/// (sacrebleu refuses it too), and such a file is almost always the wrong one.
 fn lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
+    let text = s2s_data::read_text(path)
         .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
-    Ok(text.lines().map(str::to_string).collect())
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if lines.iter().all(|line| line.trim().is_empty()) {
+        bail!(
+            "the {what} file {} has no text ({}); a score over no segments is undefined",
+            path.display(),
+            match lines.len() {
+                0 => "it is empty".to_string(),
+                1 => "its one line is blank".to_string(),
+                n => format!("all {n} lines are blank"),
+            }
+        );
+    }
+    Ok(lines)
 }
 
 /// Prints one `sacrebleu --format text` line per metric.
@@ -87,7 +102,7 @@ pub fn run(
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
     let config = crate::read_run(run_dir)?;
-    let generation = crate::generation_config(&config, args)?;
+    let generation = crate::generation_config(run_dir, &config, args)?;
     let kind = crate::run_backend(backend, &config)?;
     let data = s2s_train::load_data(&config.data, &s2s_data::data_dir())?;
     let (name, mut pairs) = match split {
@@ -121,7 +136,12 @@ pub fn run(
         pairs.len() as f64 / seconds.max(1e-9)
     );
     if let Some(path) = output {
-        let mut text = hypotheses.join("\n");
+        // One line per pair, whatever the hypotheses hold (as `s2s generate` writes them).
+        let mut text = hypotheses
+            .iter()
+            .map(|h| s2s_data::one_line(h))
+            .collect::<Vec<_>>()
+            .join("\n");
         text.push('\n');
         s2s_data::write_atomic(path, text.as_bytes())?;
     }

@@ -13,7 +13,7 @@ mod eval;
 mod generation_args;
 mod svg;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,8 +65,9 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
         /// `text`: the translations, one line per hypothesis (one per input unless
-        /// --num-return-sequences > 1); `jsonl`: one JSON object per input line with text,
-        /// tokens, ids and score of every hypothesis.
+        /// --num-return-sequences > 1; line breaks inside a hypothesis become one space, so
+        /// output line i always belongs to input line i); `jsonl`: one JSON object per input
+        /// line with the exact text, tokens, ids and score of every hypothesis.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
         /// Backend to decode on. Default: the run's training.backend.
@@ -366,7 +367,7 @@ fn init_logging(log_file: Option<&Path>, stderr: bool) -> anyhow::Result<()> {
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ExperimentConfig> {
-    let text = std::fs::read_to_string(path)
+    let text = s2s_data::read_text(path)
         .with_context(|| format!("cannot read the config {}", path.display()))?;
     let config =
         ExperimentConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
@@ -532,28 +533,30 @@ fn run_backend(
     Ok(kind)
 }
 
-/// The run's `[generation]` section with the command-line flags applied, resolved.
+/// The run's `[generation]` section with the command-line flags applied (flags win, see
+/// [`generation_args`]), resolved.
 fn generation_config(
+    run_dir: &Path,
     config: &ExperimentConfig,
     args: &GenerationArgs,
 ) -> anyhow::Result<s2s_generate::GenerationConfig> {
-    let settings = args.apply(config.generation.clone());
-    Ok(s2s_train::resolve_generation(&settings, config)?)
+    args.resolve(config, &run_dir.join("config.toml"))
 }
 
+/// The lines of `input` (stdin if `None`), a leading byte-order mark dropped.
 fn read_lines(input: Option<&Path>) -> anyhow::Result<Vec<String>> {
-    Ok(match input {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        None => std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<Result<_, _>>()
-            .context("cannot read standard input")?,
-    })
+    let text = match input {
+        Some(path) => s2s_data::read_text(path)?,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            s2s_data::strip_bom(&text).to_owned()
+        }
+    };
+    Ok(text.lines().map(str::to_string).collect())
 }
 
 struct GenerateTask<'a> {
@@ -594,7 +597,7 @@ fn generate(
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
     let config = read_run(run_dir)?;
-    let generation = generation_config(&config, args)?;
+    let generation = generation_config(run_dir, &config, args)?;
     let kind = run_backend(backend, &config)?;
     let sentences = read_lines(input)?;
     let task = GenerateTask {
@@ -609,10 +612,12 @@ fn generate(
     for (line, (source, hyps)) in sentences.iter().zip(&outputs).enumerate() {
         match format {
             OutputFormat::Text => {
-                // A blank input line gives as many blank lines as hypotheses per input.
+                // A blank input line gives as many blank lines as hypotheses per input, and a
+                // hypothesis holding line breaks keeps one line.
                 for i in 0..per_input {
                     let text = hyps.get(i).map(|h| h.text.as_str()).unwrap_or_default();
-                    writeln!(stdout, "{text}").context("cannot write to standard output")?;
+                    writeln!(stdout, "{}", s2s_data::one_line(text))
+                        .context("cannot write to standard output")?;
                 }
             }
             OutputFormat::Jsonl => {

@@ -417,9 +417,12 @@ fn a_tiny_model_overfits_eight_pairs_and_generate_reproduces_them() {
         ),
         (
             &["--num-beams", "2", "--num-return-sequences", "3"],
-            "num_return_sequences (3) must be between 1 and num_beams (2)",
+            "--num-return-sequences 3 needs at least 3 beams but there are 2; pass --num-beams 3",
         ),
-        (&["--temperature", "0.5"], "only apply with do_sample"),
+        (
+            &["--temperature", "0.5"],
+            "--temperature only applies with sampling; add --do-sample",
+        ),
         (&["--max-new-tokens", "500"], "exceeds model.max_positions"),
     ] {
         let mut args = vec!["generate", "--run", run_arg];
