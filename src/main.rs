@@ -442,7 +442,9 @@ fn train(
         Some(s2s_train::TrainError::Interrupted { .. }) => anyhow::anyhow!(
             "{e}: s2s train {}{} --resume",
             config_path.display(),
-            backend.map(|k| format!(" --backend {k}")).unwrap_or_default()
+            backend
+                .map(|k| format!(" --backend {k}"))
+                .unwrap_or_default()
         ),
         _ => e,
     })?;
@@ -493,7 +495,9 @@ fn print_report(r: &TrainReport) {
     for s in &r.samples {
         println!(
             "\n  source:    {}\n  reference: {}\n  model:     {}",
-            s.source, s.reference, s.hypothesis
+            s2s_data::one_line(&s.source),
+            s2s_data::one_line(&s.reference),
+            s2s_data::one_line(&s.hypothesis)
         );
     }
 }

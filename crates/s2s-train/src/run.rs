@@ -882,9 +882,12 @@ impl TrainReport {
         }
         s.push_str(&format!("\n## Samples ({})\n", self.decoding));
         for sample in &self.samples {
+            // One line each, whatever line breaks the texts hold (docs/generation.md).
             s.push_str(&format!(
                 "\n- source: {}\n  - reference: {}\n  - model: {}\n",
-                sample.source, sample.reference, sample.hypothesis
+                s2s_data::one_line(&sample.source),
+                s2s_data::one_line(&sample.reference),
+                s2s_data::one_line(&sample.hypothesis)
             ));
         }
         s

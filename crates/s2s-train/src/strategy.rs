@@ -227,7 +227,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                 }
                 let stop = interrupter.should_stop();
                 let due = self.checkpoint_every_steps > 0
-                    && step % self.checkpoint_every_steps == 0
+                    && step.is_multiple_of(self.checkpoint_every_steps)
                     && index + 1 < plan.len();
                 if stop || due {
                     if !save_step(&learner, step) {
