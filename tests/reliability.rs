@@ -352,6 +352,24 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     assert!(snapshot(&run) == before, "a refused resume changed the run");
     std::fs::write(&data, original).unwrap();
 
+    // An edited tokenizer: refused, naming the file.
+    let tokenizer = run.join("tokenizer.json");
+    let original_tokenizer = std::fs::read_to_string(&tokenizer).unwrap();
+    std::fs::write(&tokenizer, original_tokenizer.replacen("\"e\"", "\"E\"", 1)).unwrap();
+    std::fs::write(
+        &path,
+        config("run", "epochs = 3\ncheckpoint_every_steps = 0"),
+    )
+    .unwrap();
+    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the run's tokenizer files (tokenizer.json changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&tokenizer, original_tokenizer).unwrap();
+
     // Only keys that may change: more epochs resume from the newest intact checkpoint; the
     // truncated newest one is named and passed over.
     std::fs::write(
@@ -370,6 +388,25 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
             && stderr.contains("resuming from the checkpoint of epoch 1"),
         "{stderr}"
     );
+
+    // An intact model.mpk that no longer fits the (edited) config.toml: one sentence.
+    let run_config = run.join("config.toml");
+    let original_config = std::fs::read_to_string(&run_config).unwrap();
+    std::fs::write(
+        &run_config,
+        original_config.replace("n_layers = 1", "n_layers = 2"),
+    )
+    .unwrap();
+    let out = s2s(&["generate", "--run", run.to_str().unwrap()], dir);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not fit the model of the run's config.toml")
+            && !stderr.contains("panicked")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    std::fs::write(&run_config, original_config).unwrap();
 
     // A damaged final model: one sentence naming it.
     let model = run.join("model.mpk");

@@ -32,12 +32,20 @@ pub fn read_text(path: &Path) -> Result<String, DataError> {
 }
 
 /// Whether `c` ends a line for some reader: `\n`, `\r`, vertical tab, form feed, NEL (U+0085),
-/// and the Unicode line and paragraph separators (U+2028, U+2029) — what Python's
-/// `str.splitlines` splits on, minus the ASCII file/group/record separators.
+/// the ASCII file/group/record separators (U+001C–U+001E), NEL (U+0085) and the Unicode line
+/// and paragraph separators (U+2028, U+2029): everything Python's `str.splitlines` splits on.
 pub fn is_line_break(c: char) -> bool {
     matches!(
         c,
-        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        '\n' | '\r'
+            | '\u{0B}'
+            | '\u{0C}'
+            | '\u{1C}'
+            | '\u{1D}'
+            | '\u{1E}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -75,7 +83,8 @@ mod tests {
         assert_eq!(one_line("a\r\nb"), "a b");
         assert_eq!(one_line("a\r\n\n\rb\n"), "a b ");
         for c in [
-            '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
+            '\n', '\r', '\u{0B}', '\u{0C}', '\u{1C}', '\u{1D}', '\u{1E}', '\u{85}', '\u{2028}',
+            '\u{2029}',
         ] {
             let text = format!("x{c}y{c}{c}z");
             assert_eq!(one_line(&text), "x y z", "{c:?}");

@@ -110,13 +110,16 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<CheckpointRef> {
 }
 
 /// The newest intact checkpoint of `run_dir` (the most training batches done), with one
-/// sentence for each newer one that was passed over because it is damaged.
+/// sentence for each newer one that was passed over because it is damaged: its checksums
+/// ([`CheckpointRef::verify`]) or `fits` (e.g. whether its weights load into the run's model)
+/// failed.
 ///
 /// # Errors
 /// When checkpoints exist but none is intact: the sentences of all of them.
 pub fn newest_intact(
     run_dir: &Path,
     batches_per_epoch: usize,
+    fits: impl Fn(CheckpointRef) -> Result<(), String>,
 ) -> Result<Option<(CheckpointRef, Vec<String>)>, Vec<String>> {
     let mut all = list_checkpoints(run_dir);
     // Newest first; at the same position an epoch checkpoint (validated) before a step one.
@@ -128,7 +131,7 @@ pub fn newest_intact(
     });
     let mut skipped = Vec::new();
     for checkpoint in all {
-        match checkpoint.verify(run_dir) {
+        match checkpoint.verify(run_dir).and_then(|()| fits(checkpoint)) {
             Ok(()) => return Ok(Some((checkpoint, skipped))),
             Err(why) => skipped.push(why),
         }
@@ -194,6 +197,30 @@ impl CheckpointingStrategy for LatestOnly {
     }
 }
 
+/// Runs `f`, turning a panic into its message, with the panic hook silenced meanwhile: burn
+/// panics when a record does not fit its module (other shapes, other layer counts), and such a
+/// file must be one sentence for the user, not a backtrace.
+///
+/// # Errors
+/// The panic's message, on one line.
+pub fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "a panic".into())
+            // One line: burn's messages span several.
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 /// Whether every parameter of `module` is finite (no NaN, no ±inf).
 pub fn all_finite<B: Backend, M: Module<B>>(module: &M) -> bool {
     struct Finite {
@@ -240,15 +267,15 @@ mod tests {
                 std::fs::write(checksum_path(&file), sum).unwrap();
             }
         };
-        assert_eq!(newest_intact(run, 10).unwrap(), None);
+        assert_eq!(newest_intact(run, 10, |_| Ok(())).unwrap(), None);
         write(CheckpointRef::Epoch(1), b"one");
         write(CheckpointRef::Epoch(2), b"two");
         write(CheckpointRef::Step(25), b"step");
-        let (newest, skipped) = newest_intact(run, 10).unwrap().unwrap();
+        let (newest, skipped) = newest_intact(run, 10, |_| Ok(())).unwrap().unwrap();
         assert_eq!((newest, skipped.len()), (CheckpointRef::Step(25), 0));
         // Truncate the newest: the epoch-2 checkpoint is used, the damaged one named.
         std::fs::write(&CheckpointRef::Step(25).files(run)[1], b"st").unwrap();
-        let (newest, skipped) = newest_intact(run, 10).unwrap().unwrap();
+        let (newest, skipped) = newest_intact(run, 10, |_| Ok(())).unwrap().unwrap();
         assert_eq!(newest, CheckpointRef::Epoch(2));
         assert!(
             skipped[0].contains("step-optim-25.mpk is damaged"),
@@ -257,7 +284,7 @@ mod tests {
         for c in [CheckpointRef::Epoch(1), CheckpointRef::Epoch(2)] {
             std::fs::write(&c.files(run)[0], b"x").unwrap();
         }
-        let all = newest_intact(run, 10).unwrap_err();
+        let all = newest_intact(run, 10, |_| Ok(())).unwrap_err();
         assert_eq!(all.len(), 3, "{all:?}");
         remove_checkpoint(run, CheckpointRef::Step(25));
         assert!(!CheckpointRef::Step(25).files(run)[0].exists());

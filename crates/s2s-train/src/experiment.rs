@@ -342,6 +342,21 @@ impl ExperimentConfig {
                 "training.epochs, batch_size and grad_accumulation must be at least 1",
             ));
         }
+        // NaN and ±inf pass every range check below, so they are refused first, by name.
+        let finite: [(&str, f64); 7] = [
+            ("lr_factor", t.lr_factor),
+            ("adam_beta1", t.adam_beta1.into()),
+            ("adam_beta2", t.adam_beta2.into()),
+            ("adam_epsilon", t.adam_epsilon.into()),
+            ("grad_clip_norm", t.grad_clip_norm.into()),
+            ("label_smoothing", t.label_smoothing),
+            ("encoder_lr_scale", t.encoder_lr_scale),
+        ];
+        if let Some((name, value)) = finite.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(invalid(format!(
+                "training.{name} must be a finite number, got {value}"
+            )));
+        }
         if t.warmup_steps == 0 || t.lr_factor <= 0.0 {
             return Err(invalid(
                 "training.warmup_steps and training.lr_factor must be greater than 0",
@@ -501,6 +516,26 @@ mod tests {
         t.validate().unwrap();
         t.training.encoder_lr_scale = 0.0;
         assert!(msg(&t).contains("encoder_lr_scale must be greater than 0"));
+        for (key, value) in [("lr_factor", f64::NAN), ("encoder_lr_scale", f64::INFINITY)] {
+            let mut c = t.clone();
+            c.training.encoder_lr_scale = 1.0;
+            match key {
+                "lr_factor" => c.training.lr_factor = value,
+                _ => c.training.encoder_lr_scale = value,
+            }
+            assert!(
+                msg(&c).contains(&format!("training.{key} must be a finite number")),
+                "{}",
+                msg(&c)
+            );
+        }
+        let mut c = t.clone();
+        c.training.encoder_lr_scale = 1.0;
+        c.training.adam_epsilon = f32::INFINITY;
+        assert!(msg(&c).contains("training.adam_epsilon must be a finite number"));
+        c.training.adam_epsilon = 1e-9;
+        c.training.grad_clip_norm = f32::NAN;
+        assert!(msg(&c).contains("training.grad_clip_norm must be a finite number"));
     }
 
     #[test]

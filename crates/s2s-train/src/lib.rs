@@ -81,8 +81,9 @@ pub enum TrainError {
         step: usize,
     },
     #[error(
-        "training stopped: {what}; no model was written and the last good checkpoint in {}/checkpoint \
-         is kept (lower training.lr_factor, raise warmup_steps or check the data)",
+        "training stopped: {what}; no model was written from it (checkpoints written before are \
+         kept in {}/checkpoint); train again in a new run with a lower training.lr_factor or \
+         more warmup_steps, or check the data",
         run_dir.display()
     )]
     NonFinite { what: String, run_dir: PathBuf },

@@ -54,15 +54,19 @@ impl RunLock {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 // The holder may still be writing its PID; what it wrote so far names it.
-                let _ = file.read_to_string(&mut holder);
+                let holder = read_holder(&mut file);
                 return Err(TrainError::RunLocked {
                     run_dir: run_dir.to_path_buf(),
-                    holder: holder.trim().to_string(),
+                    holder: if holder.is_empty() {
+                        "that has just started".into()
+                    } else {
+                        holder
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io("lock")(e)),
         }
-        file.read_to_string(&mut holder).map_err(io("read"))?;
+        holder.push_str(&read_holder(&mut file));
         let holder = holder.trim();
         if !holder.is_empty() {
             tracing::warn!(
@@ -77,6 +81,13 @@ impl RunLock {
         file.sync_all().map_err(io("write"))?;
         Ok(Self { file, path })
     }
+}
+
+/// What a lock file says of its holder (its PID), whatever bytes it holds.
+fn read_holder(file: &mut File) -> String {
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).trim().to_string()
 }
 
 impl Drop for RunLock {
@@ -105,6 +116,10 @@ mod tests {
         // A second open file description conflicts even within one process.
         let err = RunLock::acquire(&run).unwrap_err().to_string();
         assert!(err.contains(&format!("process {pid}")), "{err}");
+        // Garbage in a lock file left behind is taken over, not an error.
+        drop(first);
+        std::fs::write(run.join(LOCK_FILE), [0xff, 0xfe, 0x00]).unwrap();
+        let first = RunLock::acquire(&run).unwrap();
         drop(first);
         assert!(
             !run.join(LOCK_FILE).exists(),

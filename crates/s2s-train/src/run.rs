@@ -276,6 +276,10 @@ pub fn train<B: AutodiffBackend>(
     } else {
         let tokenizers = build_tokenizers(config, &data)?;
         tokenizers.save(run_dir)?;
+        s2s_data::write_atomic(
+            &run_dir.join(TOKENIZER_FINGERPRINT_FILE),
+            tokenizer_fingerprint(run_dir).as_bytes(),
+        )?;
         tokenizers
     };
     let limits = config.data.length_limits();
@@ -320,7 +324,25 @@ pub fn train<B: AutodiffBackend>(
     let per_epoch = batches.batches_per_epoch();
     let mut resume = match resume_from {
         None => None,
-        Some(_) => match crate::checkpoint::newest_intact(run_dir, per_epoch) {
+        Some(_) => match crate::checkpoint::newest_intact(run_dir, per_epoch, |checkpoint| {
+            // Its weights must load into the model this run describes (a file copied in from
+            // another run has a valid checksum but other shapes).
+            let model = init_model::<B::InnerBackend>(&config.model, bert.as_ref(), vocab, &device)
+                .map_err(|e| e.to_string())?;
+            let file = checkpoint.files(run_dir).swap_remove(0);
+            let recorder = RunRecorder::default();
+            let learner = Seq2SeqLearner { model, bleu: None };
+            crate::checkpoint::without_panic(|| {
+                learner.load_file(file.with_extension(""), &recorder, &device)
+            })
+            .and_then(|loaded| loaded.map(|_| ()).map_err(|e| e.to_string()))
+            .map_err(|why| {
+                format!(
+                    "{} does not fit the model of this run's config ({why})",
+                    file.display()
+                )
+            })
+        }) {
             Ok(Some((checkpoint, skipped))) => {
                 for why in skipped {
                     tracing::warn!("passing over a damaged checkpoint: {why}");
@@ -397,12 +419,16 @@ pub fn train<B: AutodiffBackend>(
         )?;
         match outcome {
             Outcome::Finished => {}
-            Outcome::Stopped { step, reason } => {
+            Outcome::Stopped {
+                epoch,
+                step,
+                reason,
+            } => {
                 crate::checkpoint::remove_orphan_checksums(run_dir);
                 return Err(TrainError::Interrupted {
                     run_dir: run_dir.to_path_buf(),
                     reason,
-                    epoch: CheckpointRef::Step(step).next_position(per_epoch).0,
+                    epoch,
                     step,
                 });
             }
@@ -653,6 +679,28 @@ fn launch<B: AutodiffBackend>(
     Ok((result.model.model, outcome))
 }
 
+/// File of a run directory with the SHA-256 of each of its tokenizer files (and the BERT's
+/// config): a resume refuses tokenizers edited since the run started.
+pub const TOKENIZER_FINGERPRINT_FILE: &str = "tokenizer.sha256";
+
+/// `<sha256>  <name>` lines, one per `tokenizer*.json` and `bert-config.json` of `run_dir`, sorted.
+fn tokenizer_fingerprint(run_dir: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| (n.starts_with("tokenizer") && n.ends_with(".json")) || n == BERT_CONFIG_FILE)
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let sum = crate::recorder::sha256_file(&run_dir.join(&name)).unwrap_or_default();
+            format!("{sum}  {name}\n")
+        })
+        .collect()
+}
+
 /// SHA-256 over the training and validation pairs, in order.
 fn data_fingerprint(data: &PreparedData) -> String {
     use sha2::{Digest, Sha256};
@@ -694,6 +742,27 @@ fn check_resume(
             run_dir: run_dir.to_path_buf(),
             keys: keys.join(", "),
         });
+    }
+    if let Ok(saved) = std::fs::read_to_string(run_dir.join(TOKENIZER_FINGERPRINT_FILE)) {
+        let now = tokenizer_fingerprint(run_dir);
+        if saved != now {
+            let changed: Vec<&str> = now
+                .lines()
+                .chain(saved.lines())
+                .filter(|l| !(saved.lines().any(|s| s == *l) && now.lines().any(|n| n == *l)))
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .collect();
+            let mut changed = changed;
+            changed.sort_unstable();
+            changed.dedup();
+            return Err(TrainError::ResumeMismatch {
+                run_dir: run_dir.to_path_buf(),
+                keys: format!(
+                    "the run's tokenizer files ({} changed since it started)",
+                    changed.join(", ")
+                ),
+            });
+        }
     }
     match std::fs::read_to_string(run_dir.join(DATA_FINGERPRINT_FILE)) {
         Ok(saved) if saved.trim() != fingerprint => Err(TrainError::ResumeMismatch {
@@ -847,12 +916,21 @@ pub fn load_model<B: Backend>(
         Some(_) => Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?),
         None => None,
     };
-    let model = init_model::<B>(model_config, bert.as_ref(), vocab, device)?
-        .load_file(run_dir.join(MODEL_FILE), &RunRecorder::default(), device)
-        .map_err(|e| TrainError::Weights {
-            path: weights,
-            message: e.to_string(),
-        })?;
+    let model = init_model::<B>(model_config, bert.as_ref(), vocab, device)?;
+    let model = crate::checkpoint::without_panic(|| {
+        model.load_file(run_dir.join(MODEL_FILE), &RunRecorder::default(), device)
+    })
+    .map_err(|why| TrainError::Weights {
+        path: weights.clone(),
+        message: format!(
+            "it does not fit the model of the run's config.toml ({why}); was config.toml or \
+             model.mpk changed?"
+        ),
+    })?
+    .map_err(|e| TrainError::Weights {
+        path: weights,
+        message: e.to_string(),
+    })?;
     Ok((tokenizers, model))
 }
 

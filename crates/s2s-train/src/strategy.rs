@@ -42,8 +42,13 @@ pub(crate) type Components<B> =
 pub(crate) enum Outcome {
     /// Every epoch of the phase ran.
     Finished,
-    /// Stopped on request (`reason`) after `step` batches; a checkpoint of that state exists.
-    Stopped { step: usize, reason: String },
+    /// Stopped on request (`reason`) in `epoch` after `step` batches of the run; a checkpoint
+    /// of that state exists.
+    Stopped {
+        epoch: usize,
+        step: usize,
+        reason: String,
+    },
     /// The loss of batch `step` (epoch `epoch`) was `loss`, or the weights after it were not
     /// finite (`loss` then is the last loss).
     NonFinite {
@@ -241,6 +246,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                     }
                     if stop {
                         self.finish(Outcome::Stopped {
+                            epoch,
                             step,
                             reason: interrupter
                                 .get_message()
@@ -252,7 +258,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             }
             processor.process_train(LearnerEvent::EndEpoch(epoch));
 
-            // Validation, as burn-train's `SingleDeviceValidEpoch`.
+            // Validation, as burn-train's `SingleDeviceValidEpoch`, but always to its end: a
+            // stop request waits for it, so the epoch's logged validation is never partial.
             let model = learner.model().valid();
             let mut iterator = dataloader_valid.iter();
             let mut iteration = 0;
@@ -267,9 +274,6 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                     Some(iteration),
                     None,
                 )));
-                if interrupter.should_stop() {
-                    break;
-                }
             }
             processor.process_valid(LearnerEvent::EndEpoch(epoch));
 
@@ -283,19 +287,19 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                 });
                 return (learner.model(), processor);
             }
-            if interrupter.should_stop() {
-                // The epoch's training is done; its validation may not be.
-                save_step(&learner, step);
+            if let Some(checkpointer) = &mut checkpointer {
+                checkpointer.checkpoint(&learner, epoch, &store);
+            }
+            if interrupter.should_stop() && epoch < components.num_epochs {
+                // Stopped during the validation: the epoch and its checkpoint are complete.
                 self.finish(Outcome::Stopped {
+                    epoch,
                     step,
                     reason: interrupter
                         .get_message()
                         .unwrap_or_else(|| "stopped".into()),
                 });
                 return (learner.model(), processor);
-            }
-            if let Some(checkpointer) = &mut checkpointer {
-                checkpointer.checkpoint(&learner, epoch, &store);
             }
         }
         self.finish(Outcome::Finished);
