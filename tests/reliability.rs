@@ -389,6 +389,31 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
         "{stderr}"
     );
 
+    // Fewer epochs than trained: refused, the run keeps saying 3.
+    std::fs::write(
+        &path,
+        config("run", "epochs = 2\ncheckpoint_every_steps = 0"),
+    )
+    .unwrap();
+    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("training.epochs = 2 is below the 3 epochs"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .contains("epochs = 3"));
+    assert!(
+        !run.join("checkpoint").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("step-")),
+        "a finished run keeps no mid-epoch checkpoints"
+    );
+
     // An intact model.mpk that no longer fits the (edited) config.toml: one sentence.
     let run_config = run.join("config.toml");
     let original_config = std::fs::read_to_string(&run_config).unwrap();

@@ -226,6 +226,10 @@ impl ExperimentConfig {
         "training.backend",
         "training.threads",
         "generation",
+        // Where the pairs are read from; their contents are checked (`data.sha256`) instead.
+        "data.train",
+        "data.valid",
+        "data.test",
     ];
 
     /// The dotted keys whose values differ between `self` and `run` (the config a run started

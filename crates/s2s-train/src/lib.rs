@@ -63,7 +63,7 @@ pub enum TrainError {
     #[error(
         "cannot resume {}: the config changes {keys}, which must stay as the run started \
          (only training.epochs, keep_checkpoints, checkpoint_every_steps, samples, bleu_pairs, \
-         backend, threads and [generation] may change); nothing was written",
+         backend, threads, the data paths and [generation] may change); nothing was written",
         run_dir.display()
     )]
     ResumeMismatch { run_dir: PathBuf, keys: String },

@@ -178,23 +178,6 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Epoch numbers of the end-of-epoch model checkpoints in `run_dir/checkpoint`.
-pub fn checkpoint_epochs(run_dir: &Path) -> Vec<usize> {
-    let mut epochs: Vec<usize> = std::fs::read_dir(run_dir.join("checkpoint"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    epochs.sort_unstable();
-    epochs
-}
-
 /// File of a run directory with the SHA-256 of the training and validation pairs it started
 /// from; a resume on other data is refused.
 pub const DATA_FINGERPRINT_FILE: &str = "data.sha256";
@@ -348,6 +331,15 @@ pub fn train<B: AutodiffBackend>(
                     tracing::warn!("passing over a damaged checkpoint: {why}");
                 }
                 let (epoch, done) = checkpoint.next_position(per_epoch);
+                let trained = checkpoint.epochs_done(per_epoch);
+                if t.epochs < trained {
+                    return Err(TrainError::Config(format!(
+                        "training.epochs = {} is below the {trained} epochs {} has trained; \
+                         raise it to train longer (a finished run is not shortened)",
+                        t.epochs,
+                        run_dir.display()
+                    )));
+                }
                 tracing::info!(
                     "resuming from {checkpoint}: epoch {epoch}, {done} of its {per_epoch} \
                      batches done"
@@ -452,6 +444,13 @@ pub fn train<B: AutodiffBackend>(
         trained = Some(model);
         start = end;
         resume = Some(CheckpointRef::Epoch(end));
+    }
+    // Every epoch is done: the mid-epoch checkpoints (of this process or an earlier one) are
+    // older than the last epoch's and only take room.
+    for checkpoint in crate::checkpoint::list_checkpoints(run_dir) {
+        if matches!(checkpoint, CheckpointRef::Step(_)) {
+            crate::checkpoint::remove_checkpoint(run_dir, checkpoint);
+        }
     }
     crate::checkpoint::remove_orphan_checksums(run_dir);
     let Some(model) = trained else {
