@@ -313,20 +313,27 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run = dir.join("runs/run");
     let before = snapshot(&run);
+    // Resumes with `config_text` and returns stderr, checking the refusal: exit 1, `expected`.
+    let refused = |config_text: String, expected: &str| -> String {
+        std::fs::write(&path, config_text).unwrap();
+        let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "expected {expected:?}: {stderr}");
+        stderr
+    };
 
     // A changed model (or tokenizer, or data) is refused before anything is written.
     let changed = config("run", "epochs = 3\ncheckpoint_every_steps = 0")
         .replace("d_model = 32", "d_model = 64")
         .replace("vocab_size = 300", "vocab_size = 400");
-    std::fs::write(&path, changed).unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(
+        changed,
+        "the config changes data.tokenizer.vocab_size, model.decoder.d_model, \
+         model.encoder.d_model, which",
+    );
     assert!(
-        stderr.contains(
-            "the config changes data.tokenizer.vocab_size, model.decoder.d_model, \
-             model.encoder.d_model, which"
-        ) && stderr.lines().filter(|l| l.starts_with("error:")).count() == 1
+        stderr.lines().filter(|l| l.starts_with("error:")).count() == 1
             && !stderr.contains("panicked"),
         "{stderr}"
     );
@@ -337,17 +344,9 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     // The same config on changed data: refused too.
     let original = std::fs::read_to_string(&data).unwrap();
     std::fs::write(&data, format!("{original}One more.\tUne de plus.\n")).unwrap();
-    std::fs::write(
-        &path,
+    refused(
         config("run", "epochs = 3\ncheckpoint_every_steps = 0"),
-    )
-    .unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("the training/validation pairs (their contents changed)"),
-        "{}",
-        text(&out.stderr)
+        "the training/validation pairs (their contents changed)",
     );
     assert!(snapshot(&run) == before, "a refused resume changed the run");
     std::fs::write(&data, original).unwrap();
@@ -356,17 +355,9 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     let tokenizer = run.join("tokenizer.json");
     let original_tokenizer = std::fs::read_to_string(&tokenizer).unwrap();
     std::fs::write(&tokenizer, original_tokenizer.replacen("\"e\"", "\"E\"", 1)).unwrap();
-    std::fs::write(
-        &path,
+    refused(
         config("run", "epochs = 3\ncheckpoint_every_steps = 0"),
-    )
-    .unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("the run's tokenizer files (tokenizer.json changed"),
-        "{}",
-        text(&out.stderr)
+        "the run's tokenizer files (tokenizer.json changed",
     );
     std::fs::write(&tokenizer, original_tokenizer).unwrap();
 
@@ -390,17 +381,9 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     );
 
     // Fewer epochs than trained: refused, the run keeps saying 3.
-    std::fs::write(
-        &path,
+    refused(
         config("run", "epochs = 2\ncheckpoint_every_steps = 0"),
-    )
-    .unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("training.epochs = 2 is below the 3 epochs"),
-        "{}",
-        text(&out.stderr)
+        "training.epochs = 2 is below the 3 epochs",
     );
     assert!(std::fs::read_to_string(run.join("config.toml"))
         .unwrap()
@@ -453,15 +436,10 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
         }
     }
     let before = snapshot(&run);
-    std::fs::write(
-        &path,
+    refused(
         config("run", "epochs = 4\ncheckpoint_every_steps = 0"),
-    )
-    .unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("has no intact checkpoint"), "{stderr}");
+        "has no intact checkpoint",
+    );
     assert!(snapshot(&run) == before, "a refused resume changed the run");
 }
 
