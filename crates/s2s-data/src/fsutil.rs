@@ -50,7 +50,7 @@ pub(crate) fn create_dir_all(dir: &Path) -> Result<(), DataError> {
 }
 
 /// Lower-case hex SHA-256 of a file, streamed so a 70 MB wheel is not held in memory.
-pub(crate) fn sha256_file(path: &Path) -> Result<String, DataError> {
+pub fn sha256_file(path: &Path) -> Result<String, DataError> {
     let io_err = |source| DataError::Io {
         action: "read",
         path: path.to_path_buf(),
@@ -70,7 +70,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, DataError> {
 }
 
 /// Lower-case hex SHA-256 of a byte slice.
-pub(crate) fn sha256_bytes(bytes: &[u8]) -> String {
+pub fn sha256_bytes(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 

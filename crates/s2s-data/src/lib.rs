@@ -32,7 +32,7 @@ pub use dataset::{
     tokenize_pairs, LengthLimits, LengthPolicy, LengthStats, Seq2SeqDataset, TokenizedPair,
 };
 pub use error::DataError;
-pub use fsutil::write_atomic;
+pub use fsutil::{sha256_bytes, sha256_file, write_atomic};
 pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, SentencePair};
 pub use pretrained::{
     known_names, prepare_named, prepare_pretrained, resolve_bert, KNOWN_PRETRAINED, MINILM_L6,

@@ -263,7 +263,7 @@ mod tests {
         let write = |c: CheckpointRef, bytes: &[u8]| {
             for file in c.files(run) {
                 std::fs::write(&file, bytes).unwrap();
-                let sum = crate::recorder::sha256_file(&file).unwrap();
+                let sum = s2s_data::sha256_file(&file).unwrap();
                 std::fs::write(checksum_path(&file), sum).unwrap();
             }
         };

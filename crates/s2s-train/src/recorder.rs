@@ -45,7 +45,8 @@ impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
         std::fs::File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(io)?;
-        let digest = sha256_file(&temp).map_err(io)?;
+        let digest =
+            s2s_data::sha256_file(&temp).map_err(|e| RecorderError::Unknown(e.to_string()))?;
         s2s_data::write_atomic(&checksum_path(&target), format!("{digest}\n").as_bytes())
             .map_err(|e| RecorderError::Unknown(e.to_string()))?;
         std::fs::rename(&temp, &target).map_err(io)
@@ -73,19 +74,6 @@ pub fn checksum_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Hex SHA-256 of the bytes of `path`.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 /// Checks `file` against the checksum [`AtomicRecorder`] wrote beside it.
 ///
 /// # Errors
@@ -100,7 +88,7 @@ pub fn verify_checksum(file: &Path) -> Result<(), String> {
             sum.display()
         )
     })?;
-    let actual = sha256_file(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let actual = s2s_data::sha256_file(file).map_err(|e| e.to_string())?;
     if expected.trim() == actual {
         Ok(())
     } else {

@@ -217,9 +217,6 @@ pub fn train<B: AutodiffBackend>(
     if options.resume {
         check_resume(config, run_dir, &fingerprint)?;
     }
-    // Any value, so that the phases below know a resume from a fresh run before the position
-    // is known (it needs the batches).
-    let resume_from = options.resume.then_some(0usize);
     if !options.resume {
         s2s_data::write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
         s2s_data::write_atomic(
@@ -230,10 +227,10 @@ pub fn train<B: AutodiffBackend>(
 
     // A pre-trained BERT encoder: its config.json is copied into the run directory (with its
     // tokenizer, below) so the run can be resumed, evaluated and served without the cache.
-    let bert = match (&config.model.bert, resume_from) {
+    let bert = match (&config.model.bert, options.resume) {
         (None, _) => None,
-        (Some(_), Some(_)) => Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?),
-        (Some(name), None) => {
+        (Some(_), true) => Some(BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE))?),
+        (Some(name), false) => {
             let dir = data.bert.as_deref().ok_or_else(|| {
                 TrainError::Config(format!(
                     "model.bert = \"{name}\" was not resolved to a directory before training"
@@ -254,7 +251,7 @@ pub fn train<B: AutodiffBackend>(
         }
     }
 
-    let tokenizers = if resume_from.is_some() {
+    let tokenizers = if options.resume {
         TokenizerPair::load(run_dir)?
     } else {
         let tokenizers = build_tokenizers(config, &data)?;
@@ -303,20 +300,24 @@ pub fn train<B: AutodiffBackend>(
     });
 
     let t = &config.training;
-    let batches = EpochBatches::new(train_items.clone(), t.batch_size, t.bucket_pool, t.seed);
+    let batches = EpochBatches::new(train_items, t.batch_size, t.bucket_pool, t.seed);
     let per_epoch = batches.batches_per_epoch();
-    let mut resume = match resume_from {
-        None => None,
-        Some(_) => match crate::checkpoint::newest_intact(run_dir, per_epoch, |checkpoint| {
-            // Its weights must load into the model this run describes (a file copied in from
-            // another run has a valid checksum but other shapes).
-            let model = init_model::<B::InnerBackend>(&config.model, bert.as_ref(), vocab, &device)
-                .map_err(|e| e.to_string())?;
+    let recorder = RunRecorder::default();
+    let mut resume = if !options.resume {
+        None
+    } else {
+        // A checkpoint's weights must load into the model this run describes (a file copied
+        // in from another run has a valid checksum but other shapes).
+        let fresh = Seq2SeqLearner {
+            model: init_model::<B::InnerBackend>(&config.model, bert.as_ref(), vocab, &device)?,
+            bleu: None,
+        };
+        match crate::checkpoint::newest_intact(run_dir, per_epoch, |checkpoint| {
             let file = checkpoint.files(run_dir).swap_remove(0);
-            let recorder = RunRecorder::default();
-            let learner = Seq2SeqLearner { model, bleu: None };
             crate::checkpoint::without_panic(|| {
-                learner.load_file(file.with_extension(""), &recorder, &device)
+                fresh
+                    .clone()
+                    .load_file(file.with_extension(""), &recorder, &device)
             })
             .and_then(|loaded| loaded.map(|_| ()).map_err(|e| e.to_string()))
             .map_err(|why| {
@@ -356,7 +357,7 @@ pub fn train<B: AutodiffBackend>(
                     why: damaged.join("; "),
                 })
             }
-        },
+        }
     };
     // The encoder is frozen for the whole run, for the first `unfreeze_encoder_after` epochs
     // (then the run continues from that epoch's checkpoint with the encoder trainable), or never.
@@ -364,7 +365,6 @@ pub fn train<B: AutodiffBackend>(
         (true, Some(n)) => vec![(n, true), (t.epochs, false)],
         (frozen, _) => vec![(t.epochs, frozen)],
     };
-    let recorder = RunRecorder::default();
     let mut start = resume.map(|c| c.epochs_done(per_epoch)).unwrap_or(0);
     let mut parameters = 0;
     let mut trained = None;
@@ -393,7 +393,7 @@ pub fn train<B: AutodiffBackend>(
         parameters = model.num_params();
         tracing::info!(
             "model: {parameters} parameters, vocab {vocab:?}, {} train / {} valid pairs",
-            train_items.len(),
+            batches.num_items(),
             valid_items.len()
         );
         let (model, outcome) = launch::<B>(
@@ -424,19 +424,15 @@ pub fn train<B: AutodiffBackend>(
                     step,
                 });
             }
-            Outcome::NonFinite {
-                epoch,
-                step,
-                loss,
-                weights,
-            } => {
-                let what = if weights {
-                    format!("the weights after batch {step} (epoch {epoch}) are not finite")
-                } else {
-                    format!("the loss of batch {step} (epoch {epoch}) is {loss}")
-                };
+            Outcome::NonFiniteLoss { epoch, step, loss } => {
                 return Err(TrainError::NonFinite {
-                    what,
+                    what: format!("the loss of batch {step} (epoch {epoch}) is {loss}"),
+                    run_dir: run_dir.to_path_buf(),
+                });
+            }
+            Outcome::NonFiniteWeights { epoch, step } => {
+                return Err(TrainError::NonFinite {
+                    what: format!("the weights after batch {step} (epoch {epoch}) are not finite"),
                     run_dir: run_dir.to_path_buf(),
                 });
             }
@@ -694,30 +690,26 @@ fn tokenizer_fingerprint(run_dir: &Path) -> String {
     names
         .into_iter()
         .map(|name| {
-            let sum = crate::recorder::sha256_file(&run_dir.join(&name)).unwrap_or_default();
+            let sum = s2s_data::sha256_file(&run_dir.join(&name)).unwrap_or_default();
             format!("{sum}  {name}\n")
         })
         .collect()
 }
 
-/// SHA-256 over the training and validation pairs, in order.
+/// SHA-256 over the training and validation pairs, in order: each split's name, then its
+/// pairs as `source\ttarget\n`.
 fn data_fingerprint(data: &PreparedData) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let mut text = String::new();
     for (split, pairs) in [("train", &data.train), ("valid", &data.valid)] {
-        hasher.update(split.as_bytes());
+        text.push_str(split);
         for pair in pairs {
-            hasher.update(pair.source.as_bytes());
-            hasher.update(b"\t");
-            hasher.update(pair.target.as_bytes());
-            hasher.update(b"\n");
+            text.push_str(&pair.source);
+            text.push('\t');
+            text.push_str(&pair.target);
+            text.push('\n');
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    s2s_data::sha256_bytes(text.as_bytes())
 }
 
 /// Refuses a resume whose config changes keys that may not change, or whose data is not the

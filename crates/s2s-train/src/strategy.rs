@@ -23,8 +23,8 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{AsyncCheckpointer, FileCheckpointer};
 use burn::train::{
-    EventProcessorTraining, InferenceStep, Learner, LearnerEvent, LearningCheckpointer,
-    LearningComponentsMarker, LearningResult, SupervisedLearningStrategy,
+    EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
+    LearningCheckpointer, LearningComponentsMarker, LearningResult, SupervisedLearningStrategy,
     SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 use s2s_data::EpochBatches;
@@ -49,14 +49,26 @@ pub(crate) enum Outcome {
         step: usize,
         reason: String,
     },
-    /// The loss of batch `step` (epoch `epoch`) was `loss`, or the weights after it were not
-    /// finite (`loss` then is the last loss).
-    NonFinite {
+    /// The loss of batch `step` (epoch `epoch`) was `loss`.
+    NonFiniteLoss {
         epoch: usize,
         step: usize,
         loss: f64,
-        weights: bool,
     },
+    /// The weights after batch `step` (epoch `epoch`) were not finite.
+    NonFiniteWeights { epoch: usize, step: usize },
+}
+
+impl Outcome {
+    fn stopped(interrupter: &Interrupter, epoch: usize, step: usize) -> Self {
+        Self::Stopped {
+            epoch,
+            step,
+            reason: interrupter
+                .get_message()
+                .unwrap_or_else(|| "stopped".into()),
+        }
+    }
 }
 
 /// The s2s training loop as a burn-train strategy (see the module docs).
@@ -169,15 +181,6 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             .map(|c| c.next_position(per_epoch).1)
             .unwrap_or(0);
         let accumulation = self.grad_accumulation.max(1);
-        let mut last_loss = f64::NAN;
-
-        let mut save_step = |learner: &Learner<Components<B>>, step: usize| -> bool {
-            if !all_finite(&learner.model()) {
-                return false;
-            }
-            step_checkpointer.checkpoint(learner, step, &store);
-            true
-        };
 
         for epoch in start_epoch..=components.num_epochs {
             let global = Progress {
@@ -197,15 +200,9 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                 let output = learner.train_step(batch);
                 let loss = output.item.loss.clone().into_scalar().elem::<f64>();
                 if !loss.is_finite() {
-                    self.finish(Outcome::NonFinite {
-                        epoch,
-                        step,
-                        loss,
-                        weights: false,
-                    });
+                    self.finish(Outcome::NonFiniteLoss { epoch, step, loss });
                     return (learner.model(), processor);
                 }
-                last_loss = loss;
                 if accumulation > 1 {
                     accumulator.accumulate(&learner.model(), output.grads);
                     pending += 1;
@@ -235,23 +232,14 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
                     && step.is_multiple_of(self.checkpoint_every_steps)
                     && index + 1 < plan.len();
                 if stop || due {
-                    if !save_step(&learner, step) {
-                        self.finish(Outcome::NonFinite {
-                            epoch,
-                            step,
-                            loss: last_loss,
-                            weights: true,
-                        });
+                    // Nothing is written from non-finite weights.
+                    if !all_finite(&learner.model()) {
+                        self.finish(Outcome::NonFiniteWeights { epoch, step });
                         return (learner.model(), processor);
                     }
+                    step_checkpointer.checkpoint(&learner, step, &store);
                     if stop {
-                        self.finish(Outcome::Stopped {
-                            epoch,
-                            step,
-                            reason: interrupter
-                                .get_message()
-                                .unwrap_or_else(|| "stopped".into()),
-                        });
+                        self.finish(Outcome::stopped(&interrupter, epoch, step));
                         return (learner.model(), processor);
                     }
                 }
@@ -279,12 +267,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
 
             let step = epoch * per_epoch;
             if !all_finite(&learner.model()) {
-                self.finish(Outcome::NonFinite {
-                    epoch,
-                    step,
-                    loss: last_loss,
-                    weights: true,
-                });
+                self.finish(Outcome::NonFiniteWeights { epoch, step });
                 return (learner.model(), processor);
             }
             if let Some(checkpointer) = &mut checkpointer {
@@ -292,13 +275,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             }
             if interrupter.should_stop() && epoch < components.num_epochs {
                 // Stopped during the validation: the epoch and its checkpoint are complete.
-                self.finish(Outcome::Stopped {
-                    epoch,
-                    step,
-                    reason: interrupter
-                        .get_message()
-                        .unwrap_or_else(|| "stopped".into()),
-                });
+                self.finish(Outcome::stopped(&interrupter, epoch, step));
                 return (learner.model(), processor);
             }
         }
