@@ -4,6 +4,8 @@
 use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use proptest::prelude::*;
+use s2s_generate::GenerationSettings;
 use s2s_generate::{
     generate, DecodeStrategy, GenerateError, GenerationConfig, Hypothesis, Recompute, Seq2Seq,
 };
@@ -317,45 +319,19 @@ fn no_repeat_ngram_size_never_emits_a_repeated_ngram() {
 }
 
 /// The model with `bias` added to the `</s>` logit, so that outputs end early.
-struct EosBiased<'a>(&'a Model, f32);
-
-impl Seq2Seq<B> for EosBiased<'_> {
-    type Memory = EncoderMemory<B>;
-    type Cache = KvCache<B>;
-    fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
-        Seq2Seq::encode(self.0, s, m)
-    }
-    fn select_memory(&self, m: &EncoderMemory<B>, rows: Tensor<B, 1, Int>) -> EncoderMemory<B> {
-        m.select(rows)
-    }
-    fn init_cache(&self, m: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
-        Seq2Seq::init_cache(self.0, m, capacity)
-    }
-    fn decode_step(
-        &self,
-        tokens: Tensor<B, 1, Int>,
-        memory: &EncoderMemory<B>,
-        cache: &mut KvCache<B>,
-    ) -> Tensor<B, 2> {
-        let logits = Seq2Seq::decode_step(self.0, tokens, memory, cache);
-        let [rows, vocab] = logits.dims();
-        let mut bias = vec![0f32; vocab];
-        bias[special::EOS as usize] = self.1;
-        let bias = Tensor::<B, 1>::from_data(TensorData::new(bias, [vocab]), &device());
-        logits + bias.reshape([1, vocab]).expand([rows, vocab])
-    }
-    fn reorder_cache(&self, cache: &mut KvCache<B>, rows: Tensor<B, 1, Int>) {
-        cache.reorder(rows);
-    }
-    fn max_target_positions(&self) -> usize {
-        Seq2Seq::max_target_positions(self.0)
+fn eos_biased(model: &Model, bias: f32) -> Skewed<'_> {
+    Skewed {
+        model,
+        tokens: vec![special::EOS],
+        bias,
+        nan_from: None,
     }
 }
 
 #[test]
 fn min_new_tokens_suppresses_the_end_of_sequence() {
     let m = model(40, 9);
-    let biased = EosBiased(&m, 4.0);
+    let biased = eos_biased(&m, 4.0);
     for strategy in [
         DecodeStrategy::Greedy,
         beam(3, 1.0, 3),
@@ -430,7 +406,7 @@ fn dropping_finished_rows_from_the_batch_changes_no_output() {
             lengths.iter().min() < lengths.iter().max()
         };
         let (biased, together) = (2..=16)
-            .map(|half_units| EosBiased(&m, half_units as f32 * 0.5))
+            .map(|half_units| eos_biased(&m, half_units as f32 * 0.5))
             .map(|biased| {
                 let out = run(&biased, &sources(), &config(6));
                 (biased, out)
@@ -623,5 +599,121 @@ fn a_row_with_every_token_banned_ends_with_eos_at_the_model_probability() {
             out.iter().flatten().count(),
             6 * config.num_return_sequences()
         );
+    }
+}
+
+// Property test over the generation flags (proptest, bounded: 64 cases, so CI stays short): any
+// combination of `[generation]` values, NaN and ±inf included, either resolves or is refused
+// with an error, and a resolved one generates without a panic, never a special token, never
+// more than `max_new_tokens` tokens, never a non-finite score.
+
+/// Floats a user can type, and the ones that break arithmetic.
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(1.0),
+        Just(-1.0),
+        Just(1e-40),
+        Just(1e300),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        -5.0..5.0f64,
+        0.0..1.0f64,
+    ]
+}
+
+fn settings() -> impl Strategy<Value = GenerationSettings> {
+    (
+        (
+            prop::option::of(0..12usize),
+            0..12usize,
+            0..6usize,
+            float(),
+            any::<bool>(),
+            0..5usize,
+        ),
+        (
+            any::<bool>(),
+            float(),
+            prop_oneof![Just(50usize), 0..15usize],
+            float(),
+            any::<u64>(),
+            0..4usize,
+            0..5usize,
+        ),
+        0..10u8,
+    )
+        .prop_map(
+            |(
+                (max_new_tokens, min_new_tokens, num_beams, length_penalty, early_stopping, n),
+                (do_sample, temperature, top_k, top_p, seed, no_repeat_ngram_size, batch_size),
+                coherent,
+            )| {
+                let mut s = GenerationSettings {
+                    max_new_tokens,
+                    min_new_tokens,
+                    num_beams,
+                    length_penalty,
+                    early_stopping,
+                    num_return_sequences: n,
+                    do_sample,
+                    temperature,
+                    top_k,
+                    top_p,
+                    seed,
+                    no_repeat_ngram_size,
+                    batch_size,
+                };
+                // Most cases keep only the settings of their strategy, so that they reach
+                // generation; the rest mix them, which must be refused, not panic.
+                if coherent > 1 {
+                    let defaults = GenerationSettings::default();
+                    if s.do_sample {
+                        s.num_beams = 1;
+                        s.length_penalty = defaults.length_penalty;
+                        s.early_stopping = false;
+                    } else {
+                        s.temperature = defaults.temperature;
+                        s.top_k = defaults.top_k;
+                        s.top_p = defaults.top_p;
+                        s.num_return_sequences = s.num_return_sequences.min(s.num_beams).max(1);
+                        if s.num_beams <= 1 {
+                            s.length_penalty = defaults.length_penalty;
+                            s.early_stopping = false;
+                        }
+                    }
+                }
+                s
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_flags_resolve_or_are_refused_and_generation_stays_sane(settings in settings()) {
+        let Ok(config) = settings.resolve(8) else {
+            return Ok(());
+        };
+        let sources = vec![vec![5, 6, 7, 2], vec![8, 2], vec![9, 10, 11, 12, 13, 2]];
+        let device = Default::default();
+        let Ok(out) = generate(&model(12, 5), &sources, &config, &device) else {
+            return Ok(());
+        };
+        prop_assert_eq!(out.len(), sources.len());
+        for hyps in out {
+            prop_assert_eq!(hyps.len(), config.num_return_sequences());
+            for h in hyps {
+                prop_assert!(h.tokens.len() <= config.max_new_tokens, "{:?}", h);
+                prop_assert!(
+                    !h.tokens.iter().any(|t| [special::PAD, special::BOS, special::UNK, special::EOS].contains(t)),
+                    "special token in {:?}", h
+                );
+                prop_assert!(h.score.is_finite() && h.log_prob.is_finite(), "{:?}", h);
+                prop_assert!(h.log_prob < 0.0, "a hypothesis cannot be certain: {:?}", h);
+            }
+        }
     }
 }
