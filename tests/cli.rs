@@ -2,49 +2,13 @@
 //! verses of the World English Bible and Louis Segond; see tests/fixtures/README.md).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn s2s(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
-    s2s_with_env(args, stdin, cwd, &[])
-}
-
-fn s2s_with_env(args: &[&str], stdin: Option<&str>, cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s2s"))
-        .args(args)
-        .current_dir(cwd)
-        .env("S2S_DATA_DIR", cwd.join("no-data-needed"))
-        .envs(envs.iter().copied())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A command that fails before reading its input closes the pipe; its exit status and
-        // stderr are what the tests check, so a broken pipe here is not an error.
-        match pipe.write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            other => other.unwrap(),
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{fixture, s2s, s2s_with_env, text, tiny_model};
 
 /// A user error: exit code 1 and one line on stderr that contains `expected`, no panic.
 fn assert_user_error(out: &Output, expected: &str) {
@@ -60,20 +24,7 @@ fn assert_user_error(out: &Output, expected: &str) {
 fn tiny_config(train: &Path, valid: &Path, training: &str) -> String {
     format!(
         r#"name = "tiny"
-[model]
-max_positions = 64
-dropout = 0.0
-[model.encoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[model.decoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[data]
+{}[data]
 train = "{}"
 valid = "{}"
 max_source_len = 48
@@ -84,6 +35,7 @@ vocab_size = 300
 seed = 3
 {training}
 "#,
+        tiny_model(0.0),
         train.display(),
         valid.display()
     )

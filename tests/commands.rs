@@ -4,44 +4,12 @@
 //! run's defaults).
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
-
-fn s2s(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s2s"))
-        .args(args)
-        .current_dir(cwd)
-        .env("S2S_DATA_DIR", cwd.join("no-data-needed"))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        match pipe.write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            other => other.unwrap(),
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{fixture, root, s2s, text, tiny_model};
 
 fn assert_success(out: &Output, what: &str) {
     assert!(
@@ -65,20 +33,7 @@ fn assert_user_error(out: &Output, expected: &str) {
 fn tiny_config(name: &str, data: &str, training: &str, generation: &str) -> String {
     format!(
         r#"name = "{name}"
-[model]
-max_positions = 64
-dropout = 0.0
-[model.encoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[model.decoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[data]
+{model}[data]
 {data}
 max_source_len = 48
 max_target_len = 48
@@ -89,7 +44,8 @@ seed = 3
 {training}
 [generation]
 {generation}
-"#
+"#,
+        model = tiny_model(0.0)
     )
 }
 

@@ -3,43 +3,20 @@
 //! config on resume, two processes on one run, NaN. docs/reliability.md lists them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use common::{command, fixture, s2s, text, tiny_model};
 
 type B = burn::backend::NdArray<f32>;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn command(args: &[&str], cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_s2s"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env("S2S_DATA_DIR", cwd.join("no-data-needed"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-fn s2s(args: &[&str], cwd: &Path) -> Output {
-    command(args, cwd).output().unwrap()
-}
-
 fn spawn(args: &[&str], cwd: &Path) -> Child {
     command(args, cwd).spawn().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A tiny model with dropout (so the dropout RNG must be restored too) on 267 real pairs:
@@ -48,20 +25,7 @@ fn text(bytes: &[u8]) -> String {
 fn config(name: &str, training: &str) -> String {
     format!(
         r#"name = "{name}"
-[model]
-max_positions = 64
-dropout = 0.1
-[model.encoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[model.decoder]
-d_model = 32
-n_heads = 2
-n_layers = 1
-d_ff = 64
-[data]
+{}[data]
 train = "{}"
 valid = "{}"
 max_source_len = 48
@@ -72,6 +36,7 @@ vocab_size = 300
 {training}
 {defaults}
 "#,
+        tiny_model(0.1),
         fixture("bible-en-fr-train.tsv").display(),
         fixture("bible-en-fr-valid.tsv").display(),
         defaults = [
@@ -178,7 +143,7 @@ fn wait_for(what: &str, child: &mut Child, mut ready: impl FnMut() -> bool) {
 
 /// Run names relative to the temporary directory, so the outputs can be compared.
 fn resume(dir: &Path, config: &Path) -> Output {
-    let out = s2s(&["train", config.to_str().unwrap(), "--resume"], dir);
+    let out = s2s(&["train", config.to_str().unwrap(), "--resume"], None, dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
     out
 }
@@ -191,7 +156,7 @@ fn killed_or_stopped_runs_resume_to_the_uninterrupted_weights() {
 
     // The reference: three epochs without interruption.
     let reference = write_config(dir, "whole", epochs);
-    let out = s2s(&["train", reference.to_str().unwrap()], dir);
+    let out = s2s(&["train", reference.to_str().unwrap()], None, dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let whole = dir.join("runs/whole");
 
@@ -309,14 +274,14 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
         config("run", "epochs = 2\ncheckpoint_every_steps = 0"),
     )
     .unwrap();
-    let out = s2s(&["train", path.to_str().unwrap()], dir);
+    let out = s2s(&["train", path.to_str().unwrap()], None, dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run = dir.join("runs/run");
     let before = snapshot(&run);
     // Resumes with `config_text` and returns stderr, checking the refusal: exit 1, `expected`.
     let refused = |config_text: String, expected: &str| -> String {
         std::fs::write(&path, config_text).unwrap();
-        let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
+        let out = s2s(&["train", path.to_str().unwrap(), "--resume"], None, dir);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expected), "expected {expected:?}: {stderr}");
@@ -338,7 +303,7 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
         "{stderr}"
     );
     assert!(snapshot(&run) == before, "a refused resume changed the run");
-    let out = s2s(&["generate", "--run", run.to_str().unwrap()], dir);
+    let out = s2s(&["generate", "--run", run.to_str().unwrap()], None, dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     // The same config on changed data: refused too.
@@ -371,7 +336,7 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     let newest = run.join("checkpoint/model-2.mpk");
     let bytes = std::fs::read(&newest).unwrap();
     std::fs::write(&newest, &bytes[..bytes.len() / 3]).unwrap();
-    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], dir);
+    let out = s2s(&["train", path.to_str().unwrap(), "--resume"], None, dir);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -405,7 +370,7 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
         original_config.replace("n_layers = 1", "n_layers = 2"),
     )
     .unwrap();
-    let out = s2s(&["generate", "--run", run.to_str().unwrap()], dir);
+    let out = s2s(&["generate", "--run", run.to_str().unwrap()], None, dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -420,7 +385,7 @@ fn resume_refuses_a_changed_config_and_passes_over_damaged_checkpoints() {
     let model = run.join("model.mpk");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() - 10]).unwrap();
-    let out = s2s(&["generate", "--run", run.to_str().unwrap()], dir);
+    let out = s2s(&["generate", "--run", run.to_str().unwrap()], None, dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -453,7 +418,7 @@ fn a_second_process_is_refused_and_nan_stops_the_run() {
     wait_for("the lock", &mut first, || {
         std::fs::read_to_string(run.join(".lock")).is_ok_and(|s| s.ends_with('\n'))
     });
-    let out = s2s(&["train", path.to_str().unwrap()], dir);
+    let out = s2s(&["train", path.to_str().unwrap()], None, dir);
     let stderr = text(&out.stderr);
     first.kill().unwrap();
     first.wait().unwrap();
@@ -465,7 +430,7 @@ fn a_second_process_is_refused_and_nan_stops_the_run() {
 
     // lr_factor = 1e30: the weights blow up after the first update.
     let path = write_config(dir, "nan", "epochs = 2\nlr_factor = 1e30\nwarmup_steps = 1");
-    let out = s2s(&["train", path.to_str().unwrap()], dir);
+    let out = s2s(&["train", path.to_str().unwrap()], None, dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
