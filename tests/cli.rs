@@ -29,8 +29,6 @@ train = "{}"
 valid = "{}"
 max_source_len = 48
 max_target_len = 48
-[data.tokenizer]
-vocab_size = 300
 [training]
 seed = 3
 {training}

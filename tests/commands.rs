@@ -37,8 +37,6 @@ fn tiny_config(name: &str, data: &str, training: &str, generation: &str) -> Stri
 {data}
 max_source_len = 48
 max_target_len = 48
-[data.tokenizer]
-vocab_size = 300
 [training]
 seed = 3
 {training}

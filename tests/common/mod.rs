@@ -63,7 +63,8 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The `[model]` sections of the tiny model the end-to-end tests train: 1+1 layers of width 32.
+/// The sections of the tiny model the end-to-end tests train (1+1 layers of width 32, a
+/// 300-token BPE); the caller adds `[data]` with its files and `[training]`.
 pub fn tiny_model(dropout: f64) -> String {
     format!(
         r#"[model]
@@ -79,6 +80,8 @@ d_model = 32
 n_heads = 2
 n_layers = 1
 d_ff = 64
+[data.tokenizer]
+vocab_size = 300
 "#
     )
 }
