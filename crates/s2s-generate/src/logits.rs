@@ -191,7 +191,7 @@ impl<B: Backend> Constraints<B> {
         };
         Self {
             never: row(&NEVER_GENERATED),
-            never_or_eos: row(&[special::PAD, special::BOS, special::UNK, special::EOS]),
+            never_or_eos: row(&[NEVER_GENERATED.as_slice(), &[special::EOS]].concat()),
             min_new_tokens,
             no_repeat_ngram_size,
             vocab_size,
