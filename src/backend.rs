@@ -1,45 +1,9 @@
 //! The one place where a backend name becomes a concrete Burn backend type.
 
-use std::fmt;
-
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
-use clap::ValueEnum;
 
-/// Backends s2s knows; which of them this binary can run depends on its cargo features.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BackendKind {
-    /// CPU, pure Rust (feature `ndarray`, on by default).
-    Ndarray,
-    /// Fast CPU (feature `flex`).
-    Flex,
-    /// Vulkan/Metal/DX12 through wgpu (feature `wgpu`).
-    Wgpu,
-    /// libtorch, CPU or CUDA (feature `tch`).
-    Tch,
-    /// NVIDIA GPUs through CubeCL (feature `cuda`).
-    Cuda,
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default();
-        f.write_str(&name)
-    }
-}
-
-impl BackendKind {
-    /// Parses a backend name from a config file (`training.backend`).
-    pub fn parse(name: &str) -> anyhow::Result<Self> {
-        <Self as ValueEnum>::from_str(name, true).map_err(|_| {
-            anyhow::anyhow!(
-                "unknown backend \"{name}\"; expected one of ndarray, flex, wgpu, tch, cuda"
-            )
-        })
-    }
-}
+pub use s2s_infer::BackendKind;
 
 /// Backends compiled into this binary, in the order `s2s backends` lists them.
 pub fn compiled() -> Vec<BackendKind> {
@@ -78,10 +42,16 @@ pub fn ensure_compiled(kind: BackendKind) -> anyhow::Result<()> {
     )
 }
 
-/// Work that needs a concrete backend type.
+/// Work that needs a concrete backend type with gradients (training, benchmarks).
 pub trait BackendTask {
     type Output;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
+}
+
+/// Work that needs a concrete backend type but no gradients (serving a trained model).
+pub trait InferTask {
+    type Output;
+    fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
 }
 
 /// The device a backend runs on: the default one, except libtorch, which takes the first CUDA
@@ -112,6 +82,28 @@ pub fn dispatch<T: BackendTask>(kind: BackendKind, task: T) -> anyhow::Result<T:
         BackendKind::Tch => task.run::<Autodiff<burn::backend::LibTorch<f32>>>(tch_device()),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => task.run::<Autodiff<burn::backend::Cuda<f32>>>(Default::default()),
+        #[allow(unreachable_patterns)]
+        other => {
+            ensure_compiled(other)?;
+            anyhow::bail!("the {other} backend is compiled in but has no dispatch arm")
+        }
+    }
+}
+
+/// Runs `task` on the plain (non-autodiff) backend `kind`: [`dispatch`]'s backends without
+/// the autodiff wrapper.
+pub fn dispatch_infer<T: InferTask>(kind: BackendKind, task: T) -> anyhow::Result<T::Output> {
+    match kind {
+        #[cfg(feature = "ndarray")]
+        BackendKind::Ndarray => task.run::<burn::backend::NdArray<f32>>(Default::default()),
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => task.run::<burn::backend::Flex>(Default::default()),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => task.run::<burn::backend::Wgpu<f32>>(Default::default()),
+        #[cfg(feature = "tch")]
+        BackendKind::Tch => task.run::<burn::backend::LibTorch<f32>>(tch_device()),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => task.run::<burn::backend::Cuda<f32>>(Default::default()),
         #[allow(unreachable_patterns)]
         other => {
             ensure_compiled(other)?;

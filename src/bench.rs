@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use s2s_data::Split;
 use s2s_generate::{DecodeStrategy, GenerationConfig, Recompute, Seq2Seq as Decodable};
+use s2s_infer::{ExperimentConfig, RunDir};
 use s2s_model::PositionKind;
 
-use crate::backend::{dispatch, BackendKind, BackendTask};
+use crate::backend::{dispatch_infer, BackendKind, InferTask};
+use crate::common::{read_run, run_backend};
 
 /// What `s2s bench decode` measures.
 #[derive(Clone, Debug, clap::Args)]
@@ -86,20 +88,21 @@ fn forced(length: usize, batch_size: usize, strategy: DecodeStrategy) -> Generat
 }
 
 struct BenchTask<'a> {
-    run_dir: &'a Path,
-    model: &'a s2s_model::ModelConfig,
-    max_source_len: usize,
+    run: &'a RunDir,
+    /// The run's config (its position table possibly extended to the longest output).
+    config: &'a ExperimentConfig,
     sentences: Vec<String>,
     bench: DecodeBench,
 }
 
 impl BenchTask<'_> {
     fn table<B: Backend>(&self, device: &B::Device) -> anyhow::Result<String> {
-        let (tokenizers, model) = s2s_train::load_model::<B>(self.run_dir, self.model, device)?;
+        let (tokenizers, model) = self.run.load_model::<B>(self.config, device)?;
+        let max_source_len = self.config.data.max_source_len;
         let sources = self
             .sentences
             .iter()
-            .map(|s| s2s_train::source_ids(&tokenizers.source, s, self.max_source_len))
+            .map(|s| s2s_infer::source_ids(&tokenizers.source, s, max_source_len))
             .collect::<Result<Vec<_>, _>>()?;
         let b = &self.bench;
         let batch = sources.len();
@@ -169,10 +172,10 @@ impl BenchTask<'_> {
     }
 }
 
-impl BackendTask for BenchTask<'_> {
+impl InferTask for BenchTask<'_> {
     type Output = String;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<String> {
-        self.table::<B::InnerBackend>(&device)
+    fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<String> {
+        self.table::<B>(&device)
     }
 }
 
@@ -182,8 +185,8 @@ pub fn decode(
     bench: DecodeBench,
     backend: Option<BackendKind>,
 ) -> anyhow::Result<()> {
-    let config = crate::read_run(run_dir)?;
-    let kind = crate::run_backend(backend, &config)?;
+    let (run, mut config) = read_run(run_dir)?;
+    let kind = run_backend(backend, &config)?;
     if bench.batch_size == 0 || bench.lengths.contains(&0) || bench.beams.contains(&0) {
         bail!("batch size, lengths and beam widths must be at least 1");
     }
@@ -194,7 +197,7 @@ pub fn decode(
         .chain([bench.beam_length])
         .max()
         .unwrap_or(1);
-    let mut model = config.model.clone();
+    let model = &mut config.model;
     if longest > model.max_positions {
         if model.positions != PositionKind::Sinusoidal {
             bail!(
@@ -211,9 +214,10 @@ pub fn decode(
         );
         model.max_positions = longest;
     }
-    let data = s2s_train::load_data(&config.data, &s2s_data::data_dir())?;
-    let sentences: Vec<String> = data
-        .valid
+    let valid = config
+        .data
+        .read_split(Split::Valid, &s2s_data::data_dir())?;
+    let sentences: Vec<String> = valid
         .iter()
         .take(bench.batch_size)
         .map(|p| p.source.clone())
@@ -222,12 +226,11 @@ pub fn decode(
         bail!("the run's validation split is empty");
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let table = dispatch(
+    let table = dispatch_infer(
         kind,
         BenchTask {
-            run_dir,
-            model: &model,
-            max_source_len: config.data.max_source_len,
+            run: &run,
+            config: &config,
             sentences,
             bench,
         },

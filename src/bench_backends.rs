@@ -201,7 +201,7 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
     let Some(config_path) = args.config.clone() else {
         bail!("s2s bench needs --config <file> (or the `decode` subcommand)");
     };
-    let config = crate::read_config(&config_path)?;
+    let config = crate::common::read_config(&config_path)?;
     let options = options(&args)?;
     if let Some(kind) = args.worker {
         ensure_compiled(kind)?;

@@ -136,7 +136,7 @@ pub fn encode(
 ) -> anyhow::Result<()> {
     crate::backend::ensure_compiled(backend)?;
     let dir = s2s_data::resolve_bert(bert, &s2s_data::data_dir())?;
-    let sentences = crate::read_lines(input)?;
+    let sentences = crate::common::read_lines(input)?;
     let lines = dispatch(
         backend,
         EncodeTask {

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use burn::tensor::backend::AutodiffBackend;
-use s2s_eval::{BleuStats, ChrfStats, Metric};
-use s2s_train::ExperimentConfig;
+use s2s_data::Split;
+use s2s_eval::Metric;
+use s2s_infer::{best_texts, describe, Scores};
 
-use crate::backend::{dispatch, BackendKind, BackendTask};
+use crate::backend::BackendKind;
+use crate::common::{generation_config, read_run, run_backend, translate_lines};
 use crate::generation_args::GenerationArgs;
 use crate::SplitArg;
 
@@ -36,23 +37,12 @@ fn lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
 
 /// Prints one `sacrebleu --format text` line per metric.
 fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> anyhow::Result<()> {
-    if hypotheses.len() != references.len() {
-        return Err(s2s_eval::EvalError::LineCountMismatch {
-            hypotheses: hypotheses.len(),
-            references: references.len(),
-        }
-        .into());
-    }
-    let (mut bleu, mut chrf) = (BleuStats::default(), ChrfStats::default());
-    for (h, r) in hypotheses.iter().zip(references) {
-        bleu.add(h, r);
-        chrf.add(h, r);
-    }
+    let scores = Scores::of(hypotheses, references)?;
     let mut stdout = std::io::stdout().lock();
     for metric in metrics {
         let line = match metric {
-            Metric::Bleu => bleu.score().format_with_signature(),
-            Metric::Chrf => chrf.score().format_with_signature(),
+            Metric::Bleu => scores.bleu.score().format_with_signature(),
+            Metric::Chrf => scores.chrf.score().format_with_signature(),
         };
         writeln!(stdout, "{line}").context("cannot write to standard output")?;
     }
@@ -66,30 +56,6 @@ pub fn files(hyp: &Path, reference: &Path, metrics: &[Metric]) -> anyhow::Result
     report(&hypotheses, &references, metrics)
 }
 
-struct TranslateTask<'a> {
-    run_dir: &'a Path,
-    config: &'a ExperimentConfig,
-    sources: &'a [String],
-    generation: s2s_generate::GenerationConfig,
-}
-
-impl BackendTask for TranslateTask<'_> {
-    type Output = Vec<String>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Vec<String>> {
-        let (tokenizers, model) =
-            s2s_train::load_model::<B::InnerBackend>(self.run_dir, &self.config.model, &device)?;
-        let translations = s2s_train::translate(
-            &model,
-            &tokenizers,
-            self.sources,
-            self.config.data.max_source_len,
-            &self.generation,
-            &device,
-        )?;
-        Ok(s2s_train::best_texts(&translations))
-    }
-}
-
 /// `s2s eval --run DIR --split SPLIT`: translate the split with the run's generation settings
 /// (and any flags), then score against its references.
 pub fn run(
@@ -101,15 +67,15 @@ pub fn run(
     backend: Option<BackendKind>,
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
-    let config = crate::read_run(run_dir)?;
-    let generation = crate::generation_config(run_dir, &config, args)?;
-    let kind = crate::run_backend(backend, &config)?;
-    let data = s2s_train::load_data(&config.data, &s2s_data::data_dir())?;
-    let (name, mut pairs) = match split {
-        SplitArg::Train => ("train", data.train),
-        SplitArg::Valid => ("valid", data.valid),
-        SplitArg::Test => ("test", data.test),
+    let (run, config) = read_run(run_dir)?;
+    let generation = generation_config(&run, &config, args)?;
+    let kind = run_backend(backend, &config)?;
+    let (name, split) = match split {
+        SplitArg::Train => ("train", Split::Train),
+        SplitArg::Valid => ("valid", Split::Valid),
+        SplitArg::Test => ("test", Split::Test),
     };
+    let mut pairs = config.data.read_split(split, &s2s_data::data_dir())?;
     if pairs.is_empty() {
         bail!("the run's data has no {name} split (set data.test, or pass --split valid)");
     }
@@ -119,20 +85,18 @@ pub fn run(
     let sources: Vec<String> = pairs.iter().map(|p| p.source.clone()).collect();
     let references: Vec<String> = pairs.iter().map(|p| p.target.clone()).collect();
     let started = Instant::now();
-    let hypotheses = dispatch(
+    let hypotheses = best_texts(&translate_lines(
         kind,
-        TranslateTask {
-            run_dir,
-            config: &config,
-            sources: &sources,
-            generation: generation.clone(),
-        },
-    )?;
+        &run,
+        &config,
+        &sources,
+        &generation,
+    )?);
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         "translated {} {name} pairs with {} on {kind} in {seconds:.1} s ({:.1} sentences/s)",
         pairs.len(),
-        s2s_train::run::describe(&generation),
+        describe(&generation),
         pairs.len() as f64 / seconds.max(1e-9)
     );
     if let Some(path) = output {

@@ -19,7 +19,7 @@ use std::path::Path;
 use anyhow::bail;
 use clap::Args;
 use s2s_generate::{GenerationConfig, GenerationSettings};
-use s2s_train::ExperimentConfig;
+use s2s_infer::ExperimentConfig;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct GenerationArgs {
@@ -215,9 +215,9 @@ impl GenerationArgs {
     ) -> anyhow::Result<GenerationConfig> {
         self.check_flags(&config.generation)?;
         let settings = self.apply(config.generation.clone());
-        match s2s_train::resolve_generation(&settings, config) {
+        match s2s_infer::resolve_generation(&settings, config) {
             Ok(resolved) => Ok(resolved),
-            Err(s2s_train::TrainError::Config(message)) => {
+            Err(s2s_infer::InferError::Config(message)) => {
                 let message = message.strip_prefix("generation: ").unwrap_or(&message);
                 let flags: Vec<&str> = FLAGS
                     .iter()

@@ -71,11 +71,9 @@ fn weights(run: &Path) -> Vec<Vec<f32>> {
                 .push(param.val().into_data().to_vec::<f32>().unwrap());
         }
     }
-    let config = s2s_train::ExperimentConfig::from_toml(
-        &std::fs::read_to_string(run.join("config.toml")).unwrap(),
-    )
-    .unwrap();
-    let (_, model) = s2s_train::load_model::<B>(run, &config.model, &Default::default()).unwrap();
+    let run = s2s_infer::RunDir::open(run).unwrap();
+    let config = run.config().unwrap();
+    let (_, model) = run.load_model::<B>(&config, &Default::default()).unwrap();
     let mut collect = Collect(Vec::new());
     model.visit(&mut collect);
     collect.0

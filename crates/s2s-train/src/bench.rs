@@ -12,15 +12,15 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::TrainStep;
-use s2s_data::{TokenizedPair, TokenizerPair};
+use s2s_data::TokenizedPair;
 use s2s_generate::{DecodeStrategy, GenerationConfig};
-use s2s_model::{special, Activation, AdapterKind, BertConfig, PositionKind, SourceEncoder};
+use s2s_model::{special, Activation, AdapterKind, PositionKind, SourceEncoder};
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::ExperimentConfig;
-use crate::run::{
-    build_tokenizers, init_model, optimizer_and_schedule, seeded_subset, PreparedData,
-};
+use s2s_infer::{init_model, ExperimentConfig};
+
+use crate::learner::optimizer_and_schedule;
+use crate::prepare::{prepare, Experiment, PreparedData, Start};
 use crate::{Seq2SeqLearner, TrainError};
 
 /// How much to measure.
@@ -68,25 +68,6 @@ pub struct BenchResult {
     pub num_beams: usize,
 }
 
-/// The tokenised training and validation pairs a benchmark uses (the config's tokenizer,
-/// length limits and seeded training subset), shared by [`bench`] and [`reference_input`].
-fn bench_items(
-    config: &ExperimentConfig,
-    data: &PreparedData,
-) -> Result<(TokenizerPair, Vec<TokenizedPair>, Vec<TokenizedPair>), TrainError> {
-    let tokenizers = build_tokenizers(config, data)?;
-    let limits = config.data.length_limits();
-    let (mut train_items, _) = s2s_data::tokenize_pairs(&data.train, &tokenizers, &limits)?;
-    let (valid_items, _) = s2s_data::tokenize_pairs(&data.valid, &tokenizers, &limits)?;
-    if let Some(n) = config.data.max_train_pairs {
-        train_items = seeded_subset(train_items, n, config.training.seed);
-    }
-    if train_items.is_empty() || valid_items.is_empty() {
-        return Err(TrainError::NoTrainingData);
-    }
-    Ok((tokenizers, train_items, valid_items))
-}
-
 /// Trains `warmup_steps + steps` optimizer steps from the seeded initialisation (the
 /// pre-trained BERT loaded when the config has one) on the config's first batches, with its
 /// optimizer, schedule and gradient clipping, then decodes `decode_sentences` validation sources.
@@ -102,34 +83,94 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
     init_device: &R::Device,
 ) -> Result<BenchResult, TrainError> {
     check_options(config, &options)?;
-    let (tokenizers, train_items, valid_items) = bench_items(config, data)?;
-    let t = &config.training;
-    let bert = match &data.bert {
-        Some(dir) if config.model.bert.is_some() => {
-            Some(BertConfig::load_file(&dir.join("config.json"))?)
-        }
-        _ => None,
-    };
-    R::seed(init_device, t.seed);
-    let vocab = tokenizers.vocab_sizes();
-    let mut initial = init_model::<R>(&config.model, bert.as_ref(), vocab, init_device)?;
-    if let (SourceEncoder::Bert(encoder), Some(dir)) = (&initial.source, &data.bert) {
-        initial.source = SourceEncoder::Bert(encoder.clone().load(&dir.join("model.safetensors"))?);
-    }
-    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    let bytes = recorder
-        .record(initial.into_record(), ())
-        .map_err(|e| TrainError::Backend(e.to_string()))?;
-    let record = Recorder::<B>::load(&recorder, bytes, device)
-        .map_err(|e| TrainError::Backend(e.to_string()))?;
-    let mut model = init_model::<B>(&config.model, bert.as_ref(), vocab, device)?
-        .load_record(record)
-        .with_label_smoothing(t.label_smoothing);
-    if t.freeze_encoder {
-        model = model.freeze_encoder();
-    }
+    // The tokenizers, BERT and pairs a new run of this config would train with.
+    let Experiment {
+        tokenizers,
+        bert,
+        train: train_items,
+        valid: valid_items,
+        ..
+    } = prepare(config, data, Start::Fresh)?;
+    let model = initial_model::<B, R>(
+        config,
+        data,
+        &tokenizers,
+        bert.as_ref(),
+        device,
+        init_device,
+    )?;
     let parameters = model.num_params();
 
+    let (learner, steps) = time_training::<B>(config, model, train_items, &options, device)?;
+    let TrainSteps {
+        losses,
+        mut times,
+        target_tokens,
+        all_tokens,
+    } = steps;
+    let median = median(&mut times);
+    let per_step = |tokens: usize| tokens as f64 / options.steps as f64 / median;
+
+    // Greedy and beam decoding with the trained weights on the inference backend.
+    let model = learner.model.valid();
+    let inner = device.clone();
+    let sources = decode_sources(&valid_items, &options);
+    let greedy = time_decoding(
+        &model,
+        &sources,
+        DecodeStrategy::Greedy,
+        config,
+        &options,
+        &inner,
+    )?;
+    let beam = if options.num_beams > 1 {
+        let strategy = DecodeStrategy::Beam {
+            num_beams: options.num_beams,
+            length_penalty: 1.0,
+            early_stopping: false,
+            num_return_sequences: 1,
+        };
+        Some(time_decoding(
+            &model, &sources, strategy, config, &options, &inner,
+        )?)
+    } else {
+        None
+    };
+    Ok(BenchResult {
+        parameters,
+        median_step_seconds: median,
+        train_tokens_per_second: per_step(target_tokens),
+        train_all_tokens_per_second: per_step(all_tokens),
+        losses,
+        decode_tokens_per_second: greedy.tokens as f64 / greedy.seconds,
+        decode_seconds: greedy.seconds,
+        decode_tokens: greedy.tokens,
+        beam_tokens_per_second: beam.as_ref().map(|b| b.tokens as f64 / b.seconds),
+        beam_seconds: beam.as_ref().map(|b| b.seconds),
+        num_beams: options.num_beams,
+    })
+}
+
+/// What the timed optimizer steps measured.
+struct TrainSteps {
+    /// Loss of every step, warm-up included.
+    losses: Vec<f64>,
+    /// Seconds of each timed (post-warm-up) step, synchronised.
+    times: Vec<f64>,
+    /// Non-pad target tokens, and source + target tokens, of the timed steps.
+    target_tokens: usize,
+    all_tokens: usize,
+}
+
+/// Steps the config's optimizer `warmup_steps + steps` times over the config's batches (several
+/// passes if one epoch is shorter), timing each step after the warm-up.
+fn time_training<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    model: s2s_model::Seq2Seq<B>,
+    train_items: Vec<TokenizedPair>,
+    options: &BenchOptions,
+    device: &B::Device,
+) -> Result<(Seq2SeqLearner<B>, TrainSteps), TrainError> {
     let (mut optimizer, mut scheduler) = optimizer_and_schedule::<B>(config)?;
 
     let total = options.warmup_steps + options.steps;
@@ -182,47 +223,47 @@ pub fn bench<B: AutodiffBackend, R: Backend>(
             return Err(TrainError::NoTrainingData);
         }
     }
-    let median = median(&mut times);
-    let per_step = |tokens: usize| tokens as f64 / options.steps as f64 / median;
+    Ok((
+        learner,
+        TrainSteps {
+            losses,
+            times,
+            target_tokens,
+            all_tokens,
+        },
+    ))
+}
 
-    // Greedy and beam decoding with the trained weights on the inference backend.
-    let model = learner.model.valid();
-    let inner = device.clone();
-    let sources = decode_sources(&valid_items, &options);
-    let greedy = time_decoding(
-        &model,
-        &sources,
-        DecodeStrategy::Greedy,
-        config,
-        &options,
-        &inner,
-    )?;
-    let beam = if options.num_beams > 1 {
-        let strategy = DecodeStrategy::Beam {
-            num_beams: options.num_beams,
-            length_penalty: 1.0,
-            early_stopping: false,
-            num_return_sequences: 1,
-        };
-        Some(time_decoding(
-            &model, &sources, strategy, config, &options, &inner,
-        )?)
-    } else {
-        None
-    };
-    Ok(BenchResult {
-        parameters,
-        median_step_seconds: median,
-        train_tokens_per_second: per_step(target_tokens),
-        train_all_tokens_per_second: per_step(all_tokens),
-        losses,
-        decode_tokens_per_second: greedy.tokens as f64 / greedy.seconds,
-        decode_seconds: greedy.seconds,
-        decode_tokens: greedy.tokens,
-        beam_tokens_per_second: beam.as_ref().map(|b| b.tokens as f64 / b.seconds),
-        beam_seconds: beam.as_ref().map(|b| b.seconds),
-        num_beams: options.num_beams,
-    })
+/// The seeded initial model of `config` (the pre-trained BERT loaded when it has one), drawn
+/// on `R` and moved to `B` through a record so that every backend starts from the same weights.
+fn initial_model<B: AutodiffBackend, R: Backend>(
+    config: &ExperimentConfig,
+    data: &PreparedData,
+    tokenizers: &s2s_data::TokenizerPair,
+    bert: Option<&s2s_model::BertConfig>,
+    device: &B::Device,
+    init_device: &R::Device,
+) -> Result<s2s_model::Seq2Seq<B>, TrainError> {
+    let t = &config.training;
+    R::seed(init_device, t.seed);
+    let vocab = tokenizers.vocab_sizes();
+    let mut initial = init_model::<R>(&config.model, bert, vocab, init_device)?;
+    if let (SourceEncoder::Bert(encoder), Some(dir)) = (&initial.source, &data.bert) {
+        initial.source = SourceEncoder::Bert(encoder.clone().load(&dir.join("model.safetensors"))?);
+    }
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let bytes = recorder
+        .record(initial.into_record(), ())
+        .map_err(|e| TrainError::Backend(e.to_string()))?;
+    let record = Recorder::<B>::load(&recorder, bytes, device)
+        .map_err(|e| TrainError::Backend(e.to_string()))?;
+    let mut model = init_model::<B>(&config.model, bert, vocab, device)?
+        .load_record(record)
+        .with_label_smoothing(t.label_smoothing);
+    if t.freeze_encoder {
+        model = model.freeze_encoder();
+    }
+    Ok(model)
 }
 
 /// The training loader of `config` (batch size, length buckets, seed): the batches every
@@ -408,7 +449,12 @@ pub fn reference_input<B: Backend>(
                 .into(),
         ));
     }
-    let (tokenizers, train_items, valid_items) = bench_items(config, data)?;
+    let Experiment {
+        tokenizers,
+        train: train_items,
+        valid: valid_items,
+        ..
+    } = prepare(config, data, Start::Fresh)?;
     let vocab = tokenizers.vocab_sizes();
     let t = &config.training;
     let total = options.warmup_steps + options.steps;

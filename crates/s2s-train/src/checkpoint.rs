@@ -20,10 +20,10 @@ use burn::prelude::*;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::EventStoreClient;
 
-use crate::recorder::{checksum_path, verify_checksum};
+use s2s_infer::recorder::{checksum_path, verify_checksum};
 
 /// Directory of the checkpoints inside a run directory.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub const CHECKPOINT_DIR: &str = s2s_infer::RunDir::CHECKPOINTS;
 /// Name prefix of the step checkpoints' files (`step-model-S.mpk`, …).
 pub const STEP_PREFIX: &str = "step-";
 const PARTS: [&str; 3] = ["model", "optim", "scheduler"];
@@ -195,30 +195,6 @@ impl CheckpointingStrategy for LatestOnly {
         }
         actions
     }
-}
-
-/// Runs `f`, turning a panic into its message, with the panic hook silenced meanwhile: burn
-/// panics when a record does not fit its module (other shapes, other layer counts), and such a
-/// file must be one sentence for the user, not a backtrace.
-///
-/// # Errors
-/// The panic's message, on one line.
-pub fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    result.map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-            .unwrap_or_else(|| "a panic".into())
-            // One line: burn's messages span several.
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    })
 }
 
 /// Whether every parameter of `module` is finite (no NaN, no ±inf).

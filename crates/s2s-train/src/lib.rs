@@ -1,36 +1,37 @@
-//! Experiment configs, run directories and burn-train wiring for s2s.
+//! Training for s2s: experiment preparation, burn-train's learner wired with s2s's own loop,
+//! checkpoints and resume, the report; and the benchmark that steps the same optimizer.
 //!
-//! The CLI reads the TOML into an [`ExperimentConfig`]; everything here takes typed values.
+//! A run's files, its config and everything done with a trained model (loading, translating,
+//! scoring) live in `s2s_infer`, which this crate builds on (docs/architecture.md).
 
 pub mod bench;
 pub mod checkpoint;
-pub mod experiment;
+mod learner;
 pub mod lock;
 pub mod logger;
 pub mod optim;
-pub mod recorder;
+pub mod prepare;
 pub mod renderer;
+mod report;
+mod resume;
 pub mod run;
 pub mod step;
 mod strategy;
-pub mod translate;
 pub mod validation;
 
 pub use bench::{bench, reference_input, BenchOptions, BenchResult, ReferenceInput};
 pub use checkpoint::CheckpointRef;
-pub use experiment::{
-    resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
-};
 pub use lock::RunLock;
 pub use optim::EncoderLrOptimizer;
-pub use recorder::AtomicRecorder;
-pub use renderer::PlainRenderer;
-pub use run::{
-    build_tokenizers, init_model, load_data, load_experiment_data, load_model, resolve_encoder,
-    train, PreparedData, Sample, TrainOptions, TrainReport,
+pub use prepare::{
+    build_tokenizers, load_data, load_experiment_data, prepare, resolve_encoder, seeded_subset,
+    Experiment, PreparedData, Start,
 };
+pub use renderer::PlainRenderer;
+pub use run::{train, TrainOptions};
+// The experiment config and the report are a run's, read back by serving: s2s-infer owns them.
+pub use s2s_infer::{ExperimentConfig, TrainReport};
 pub use step::Seq2SeqLearner;
-pub use translate::{best_texts, source_ids, translate, Translation};
 pub use validation::{BleuDecoder, BleuMetric};
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ use std::path::PathBuf;
 pub enum TrainError {
     #[error("invalid experiment config: {0}")]
     Config(String),
+    #[error(transparent)]
+    Infer(#[from] s2s_infer::InferError),
     #[error(transparent)]
     Data(#[from] s2s_data::DataError),
     #[error(transparent)]
@@ -87,8 +90,6 @@ pub enum TrainError {
         run_dir.display()
     )]
     NonFinite { what: String, run_dir: PathBuf },
-    #[error("{path} has no trained model (model.mpk); train it first with `s2s train`")]
-    NoModel { path: PathBuf },
     #[error("cannot load the weights in {path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("{0}")]

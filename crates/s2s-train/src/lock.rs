@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::TrainError;
 
 /// File name of the lock inside a run directory.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = s2s_infer::RunDir::LOCK;
 
 /// Holds `<run>/.lock` until dropped; the file is removed on drop.
 #[derive(Debug)]

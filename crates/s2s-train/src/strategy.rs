@@ -30,8 +30,9 @@ use burn::train::{
 use s2s_data::EpochBatches;
 
 use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly, CHECKPOINT_DIR};
-use crate::run::{RunRecorder, TrainingOptimizer};
+use crate::learner::TrainingOptimizer;
 use crate::step::Seq2SeqLearner;
+use s2s_infer::RunRecorder;
 
 /// The learning components of every s2s run.
 pub(crate) type Components<B> =
@@ -246,24 +247,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             }
             processor.process_train(LearnerEvent::EndEpoch(epoch));
 
-            // Validation, as burn-train's `SingleDeviceValidEpoch`, but always to its end: a
-            // stop request waits for it, so the epoch's logged validation is never partial.
-            let model = learner.model().valid();
-            let mut iterator = dataloader_valid.iter();
-            let mut iteration = 0;
-            while let Some(item) = iterator.next() {
-                let progress = iterator.progress();
-                iteration += 1;
-                let item = model.step(item);
-                processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
-                    item,
-                    progress,
-                    global.clone(),
-                    Some(iteration),
-                    None,
-                )));
-            }
-            processor.process_valid(LearnerEvent::EndEpoch(epoch));
+            validate_epoch(&learner, &dataloader_valid, &mut processor, &global, epoch);
 
             let step = epoch * per_epoch;
             if !all_finite(&learner.model()) {
@@ -282,4 +266,31 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
         self.finish(Outcome::Finished);
         (learner.model(), processor)
     }
+}
+
+/// Validation, as burn-train's `SingleDeviceValidEpoch`, but always to its end: a stop request
+/// waits for it, so the epoch's logged validation is never partial.
+fn validate_epoch<B: AutodiffBackend>(
+    learner: &Learner<Components<B>>,
+    dataloader_valid: &ValidLoader<Components<B>>,
+    processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
+    global: &Progress,
+    epoch: usize,
+) {
+    let model = learner.model().valid();
+    let mut iterator = dataloader_valid.iter();
+    let mut iteration = 0;
+    while let Some(item) = iterator.next() {
+        let progress = iterator.progress();
+        iteration += 1;
+        let item = model.step(item);
+        processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
+            item,
+            progress,
+            global.clone(),
+            Some(iteration),
+            None,
+        )));
+    }
+    processor.process_valid(LearnerEvent::EndEpoch(epoch));
 }

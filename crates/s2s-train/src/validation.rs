@@ -15,6 +15,7 @@ use burn::train::{ItemLazy, SequenceOutput};
 use s2s_data::{Seq2SeqBatcher, Seq2SeqTokenizer, TokenizedPair};
 use s2s_eval::BleuStats;
 use s2s_generate::GenerationConfig;
+use s2s_infer::Scores;
 use s2s_model::{Seq2Seq, Seq2SeqBatch};
 
 /// A validation pair; `reference` (the raw target text) is set on the pairs BLEU decodes.
@@ -69,7 +70,8 @@ impl std::fmt::Debug for BleuDecoder {
 }
 
 impl BleuDecoder {
-    /// Translates `rows` with `model` and returns their BLEU statistics. A decoding failure
+    /// Translates `rows` with `model` and returns their BLEU statistics
+    /// ([`s2s_infer::Scores::of_rows`], the scoring `s2s eval` uses). A decoding failure
     /// (which validated settings cannot cause) is logged and scores those rows as empty output.
     pub fn score<B: Backend>(
         &self,
@@ -77,27 +79,17 @@ impl BleuDecoder {
         rows: &[(Vec<u32>, String)],
         device: &B::Device,
     ) -> BleuStats {
-        let sources: Vec<Vec<u32>> = rows.iter().map(|(s, _)| s.clone()).collect();
-        let hypotheses: Vec<String> =
-            match s2s_generate::generate(model, &sources, &self.config, device) {
-                Ok(out) => out
-                    .into_iter()
-                    .map(|hyps| {
-                        hyps.first()
-                            .and_then(|h| self.tokenizer.decode(&h.tokens).ok())
-                            .unwrap_or_default()
-                    })
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!("validation decoding failed: {e}");
-                    vec![String::new(); rows.len()]
+        match Scores::of_rows(model, &self.tokenizer, rows, &self.config, device) {
+            Ok(scores) => scores.bleu,
+            Err(e) => {
+                tracing::warn!("validation decoding failed: {e}");
+                let mut stats = BleuStats::default();
+                for (_, reference) in rows {
+                    stats.add("", reference);
                 }
-            };
-        let mut stats = BleuStats::default();
-        for (hypothesis, (_, reference)) in hypotheses.iter().zip(rows) {
-            stats.add(hypothesis, reference);
+                stats
+            }
         }
-        stats
     }
 }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use burn::backend::{Autodiff, NdArray};
 use burn::module::Module;
 use burn_store::ModuleSnapshot;
+use s2s_infer::{RunDir, RunRecorder};
 use s2s_model::{BertConfig, BertEncoder, Seq2Seq, SourceEncoder};
-use s2s_train::run::{RunRecorder, BERT_CONFIG_FILE};
 use s2s_train::{ExperimentConfig, PreparedData, Seq2SeqLearner, TrainOptions};
 
 type B = Autodiff<NdArray<f32>>;
@@ -55,10 +55,10 @@ fn bert_of(model: &Seq2Seq<Inner>) -> &BertEncoder<Inner> {
 
 /// The model of the checkpoint of `epoch`.
 fn checkpoint(run_dir: &Path, config: &ExperimentConfig, epoch: usize) -> Seq2Seq<Inner> {
-    let bert = BertConfig::load_file(&run_dir.join(BERT_CONFIG_FILE)).unwrap();
+    let bert = BertConfig::load_file(&run_dir.join(RunDir::BERT_CONFIG)).unwrap();
     let tokenizers = s2s_data::TokenizerPair::load(run_dir).unwrap();
     let device = Default::default();
-    let model = s2s_train::init_model::<Inner>(
+    let model = s2s_infer::init_model::<Inner>(
         &config.model,
         Some(&bert),
         tokenizers.vocab_sizes(),
@@ -125,7 +125,7 @@ encoder_lr_scale = 0.5
     };
     let report = s2s_train::train::<B>(
         &config,
-        &run_dir,
+        &RunDir::new(&run_dir),
         data,
         Default::default(),
         TrainOptions::default(),
@@ -133,7 +133,7 @@ encoder_lr_scale = 0.5
     .unwrap();
     assert_eq!(report.train_pairs, 8);
     for file in [
-        BERT_CONFIG_FILE,
+        RunDir::BERT_CONFIG,
         "tokenizer-source-bert.json",
         "tokenizer-target.json",
         "model.mpk",
@@ -179,16 +179,17 @@ encoder_lr_scale = 0.5
     assert!(values(&epoch1.decoder) != values(&epoch2.decoder));
 
     // The run directory alone is enough to translate (no BERT cache needed).
-    let (tokenizers, model) =
-        s2s_train::load_model::<Inner>(&run_dir, &config.model, &device).unwrap();
+    let (tokenizers, model) = RunDir::new(&run_dir)
+        .load_model::<Inner>(&config, &device)
+        .unwrap();
     assert!(
         values(bert_of(&model)) == after,
         "model.mpk is the last epoch"
     );
     let sources: Vec<String> = pairs.iter().take(2).map(|p| p.source.clone()).collect();
-    let ids = s2s_train::source_ids(&tokenizers.source, &sources[0], 64).unwrap();
+    let ids = s2s_infer::source_ids(&tokenizers.source, &sources[0], 64).unwrap();
     assert_eq!((ids[0], *ids.last().unwrap()), (101, 102), "[CLS] … [SEP]");
-    let out = s2s_train::translate(
+    let out = s2s_infer::translate(
         &model,
         &tokenizers,
         &sources,

@@ -5,7 +5,7 @@ use s2s_data::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};
 use s2s_generate::{GenerationConfig, Hypothesis, Seq2Seq as Decodable};
 use serde::Serialize;
 
-use crate::TrainError;
+use crate::InferError;
 
 /// One output of [`translate`]: the detokenized text and what the decoder produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -24,19 +24,25 @@ pub struct Translation {
 /// Model input ids of a source sentence: its tokens cut so that, with the specials (`</s>`, or
 /// `[CLS]`/`[SEP]` for a BERT encoder), the input holds at most `max_source_len` ids, exactly
 /// as training builds them.
+///
+/// # Errors
+/// [`InferError::Data`] when the tokenizer fails on the sentence.
 pub fn source_ids(
     tokenizer: &SourceTokenizer,
     sentence: &str,
     max_source_len: usize,
-) -> Result<Vec<u32>, TrainError> {
+) -> Result<Vec<u32>, InferError> {
     Ok(tokenizer.input_ids(sentence, max_source_len)?)
 }
 
 /// Turns hypotheses into detokenized translations.
+///
+/// # Errors
+/// [`InferError::Data`] when the tokenizer cannot decode an id.
 pub fn detokenize(
     tokenizer: &Seq2SeqTokenizer,
     hyps: Vec<Hypothesis>,
-) -> Result<Vec<Translation>, TrainError> {
+) -> Result<Vec<Translation>, InferError> {
     hyps.into_iter()
         .map(|h| {
             Ok(Translation {
@@ -58,6 +64,9 @@ pub fn detokenize(
 /// its `num_return_sequences` translations (best first for beam search); a blank line gets no
 /// translation and costs no decoder call. Sources longer than `max_source_len` tokens (with
 /// specials) are cut, as during training.
+///
+/// # Errors
+/// As [`source_ids`] and [`translate_ids`].
 pub fn translate<B: Backend, M: Decodable<B>>(
     model: &M,
     tokenizers: &TokenizerPair,
@@ -65,7 +74,7 @@ pub fn translate<B: Backend, M: Decodable<B>>(
     max_source_len: usize,
     config: &GenerationConfig,
     device: &B::Device,
-) -> Result<Vec<Vec<Translation>>, TrainError> {
+) -> Result<Vec<Vec<Translation>>, InferError> {
     let mut out = vec![Vec::new(); sentences.len()];
     let mut lines = Vec::new();
     let mut sources = Vec::new();
@@ -75,11 +84,30 @@ pub fn translate<B: Backend, M: Decodable<B>>(
             sources.push(source_ids(&tokenizers.source, sentence, max_source_len)?);
         }
     }
-    let generated = s2s_generate::generate(model, &sources, config, device)?;
-    for (index, hyps) in lines.into_iter().zip(generated) {
-        out[index] = detokenize(&tokenizers.target, hyps)?;
+    let translated = translate_ids(model, &tokenizers.target, &sources, config, device)?;
+    for (index, translations) in lines.into_iter().zip(translated) {
+        out[index] = translations;
     }
     Ok(out)
+}
+
+/// Translates model inputs (ids with specials, as [`source_ids`] makes them) with `config`:
+/// per source, its `num_return_sequences` translations, best first for beam search.
+///
+/// # Errors
+/// [`InferError::Generate`] when decoding fails (e.g. non-finite scores);
+/// [`InferError::Data`] when the target tokenizer cannot decode an id.
+pub fn translate_ids<B: Backend, M: Decodable<B>>(
+    model: &M,
+    tokenizer: &Seq2SeqTokenizer,
+    sources: &[Vec<u32>],
+    config: &GenerationConfig,
+    device: &B::Device,
+) -> Result<Vec<Vec<Translation>>, InferError> {
+    s2s_generate::generate(model, sources, config, device)?
+        .into_iter()
+        .map(|hyps| detokenize(tokenizer, hyps))
+        .collect()
 }
 
 /// The best translation's text per line (blank for a blank line).

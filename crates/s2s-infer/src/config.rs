@@ -1,5 +1,6 @@
-//! The experiment file: `[model]`, `[data]`, `[training]`, read from TOML with unknown keys
-//! refused and every value checked before a run starts.
+//! The experiment file: `[model]`, `[data]`, `[training]`, `[generation]`, read from TOML with
+//! unknown keys refused and every value checked before a run starts. A run directory keeps the
+//! resolved copy it was trained with ([`crate::RunDir::config`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use s2s_generate::{GenerationConfig, GenerationSettings};
 use s2s_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{BackendKind, InferError};
 
 /// A whole experiment as written in `configs/*.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -74,6 +75,53 @@ fn default_max_len() -> usize {
 }
 
 impl DataConfig {
+    /// The train, valid and (if any) test files, preparing a named corpus under `data_dir`
+    /// first if it is missing.
+    ///
+    /// # Errors
+    /// [`InferError::Config`] without `corpus` or `train` and `valid`; a corpus that cannot be
+    /// prepared.
+    pub fn split_paths(
+        &self,
+        data_dir: &Path,
+    ) -> Result<(PathBuf, PathBuf, Option<PathBuf>), InferError> {
+        use s2s_data::Split;
+        if let Some(name) = &self.corpus {
+            let dir = s2s_data::ensure_corpus(name, data_dir)?;
+            return Ok((
+                Split::Train.path(&dir),
+                Split::Valid.path(&dir),
+                Some(Split::Test.path(&dir)),
+            ));
+        }
+        match (&self.train, &self.valid) {
+            (Some(train), Some(valid)) => Ok((train.clone(), valid.clone(), self.test.clone())),
+            _ => Err(invalid("set data.corpus or data.train and data.valid")),
+        }
+    }
+
+    /// The sentence pairs of `split` (files as [`Self::split_paths`] finds them); empty for a
+    /// test split the config does not have.
+    ///
+    /// # Errors
+    /// As [`Self::split_paths`], and a file that cannot be read as pairs.
+    pub fn read_split(
+        &self,
+        split: s2s_data::Split,
+        data_dir: &Path,
+    ) -> Result<Vec<s2s_data::SentencePair>, InferError> {
+        let (train, valid, test) = self.split_paths(data_dir)?;
+        let path = match split {
+            s2s_data::Split::Train => Some(train),
+            s2s_data::Split::Valid => Some(valid),
+            s2s_data::Split::Test => test,
+        };
+        match path {
+            Some(path) => Ok(s2s_data::read_pairs(&path)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The length limits the tokenizer stage applies.
     pub fn length_limits(&self) -> LengthLimits {
         LengthLimits {
@@ -110,8 +158,9 @@ impl Default for TokenizerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainingConfig {
-    /// Backend the run uses unless `--backend` overrides it. Default: `ndarray`.
-    pub backend: String,
+    /// Backend the run uses unless `--backend` overrides it; a run's own `config.toml` holds
+    /// the backend it was trained on last (the override included). Default: `ndarray`.
+    pub backend: BackendKind,
     /// Intra-op threads of the CPU backends (rayon's pool for ndarray and flex, matrixmultiply's
     /// for ndarray's matmuls, libtorch's for tch); 0 uses every logical CPU. Default: 0.
     pub threads: usize,
@@ -169,7 +218,7 @@ pub struct TrainingConfig {
 impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
-            backend: "ndarray".into(),
+            backend: BackendKind::Ndarray,
             threads: 0,
             epochs: 10,
             batch_size: 64,
@@ -194,21 +243,21 @@ impl Default for TrainingConfig {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> TrainError {
-    TrainError::Config(msg.into())
+fn invalid(msg: impl Into<String>) -> InferError {
+    InferError::Config(msg.into())
 }
 
 impl ExperimentConfig {
     /// Parses TOML; an unknown or misspelt key is an error naming it. A leading UTF-8
     /// byte-order mark is ignored.
-    pub fn from_toml(text: &str) -> Result<Self, TrainError> {
+    pub fn from_toml(text: &str) -> Result<Self, InferError> {
         let text = s2s_data::strip_bom(text);
         toml::from_str(text)
             .map_err(|e| invalid(e.message().trim_end().to_string() + &location(text, e.span())))
     }
 
     /// The resolved config as TOML (every default written out).
-    pub fn to_toml(&self) -> Result<String, TrainError> {
+    pub fn to_toml(&self) -> Result<String, InferError> {
         toml::to_string_pretty(self)
             .map_err(|e| invalid(format!("cannot serialise the config: {e}")))
     }
@@ -289,13 +338,24 @@ impl ExperimentConfig {
 
     /// The `[generation]` section resolved to a strategy; `max_new_tokens` defaults to
     /// `data.max_target_len`.
-    pub fn generation_config(&self) -> Result<GenerationConfig, TrainError> {
+    pub fn generation_config(&self) -> Result<GenerationConfig, InferError> {
         resolve_generation(&self.generation, self)
     }
 
     /// Checks every section; the first problem is returned as one sentence.
-    pub fn validate(&self) -> Result<(), TrainError> {
+    ///
+    /// # Errors
+    /// [`InferError::Config`] with that sentence.
+    pub fn validate(&self) -> Result<(), InferError> {
         self.model.validate().map_err(|e| invalid(e.to_string()))?;
+        self.validate_data()?;
+        self.validate_training()?;
+        self.generation_config()?;
+        Ok(())
+    }
+
+    /// `[data]`, and how it fits `[model]`.
+    fn validate_data(&self) -> Result<(), InferError> {
         let d = &self.data;
         match (&d.corpus, &d.train, &d.valid) {
             (Some(_), None, None) => {}
@@ -340,6 +400,11 @@ impl ExperimentConfig {
                 d.tokenizer.vocab_size
             )));
         }
+        Ok(())
+    }
+
+    /// `[training]`.
+    fn validate_training(&self) -> Result<(), InferError> {
         let t = &self.training;
         if t.epochs == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
             return Err(invalid(
@@ -405,7 +470,6 @@ impl ExperimentConfig {
         if t.keep_checkpoints == 0 {
             return Err(invalid("training.keep_checkpoints must be at least 1"));
         }
-        self.generation_config()?;
         Ok(())
     }
 }
@@ -415,7 +479,7 @@ impl ExperimentConfig {
 pub fn resolve_generation(
     settings: &GenerationSettings,
     config: &ExperimentConfig,
-) -> Result<GenerationConfig, TrainError> {
+) -> Result<GenerationConfig, InferError> {
     let resolved = settings
         .resolve(config.data.max_target_len)
         .map_err(|e| invalid(format!("generation: {e}")))?;

@@ -99,6 +99,30 @@ pub fn verify_checksum(file: &Path) -> Result<(), String> {
     }
 }
 
+/// Runs `f`, turning a panic into its message, with the panic hook silenced meanwhile: burn
+/// panics when a record does not fit its module (other shapes, other layer counts), and such a
+/// file must be one sentence for the user, not a backtrace.
+///
+/// # Errors
+/// The panic's message, on one line.
+pub fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "a panic".into())
+            // One line: burn's messages span several.
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

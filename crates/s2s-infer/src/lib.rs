@@ -1,0 +1,71 @@
+//! A trained s2s run and what is done with it: the run directory's layout ([`RunDir`]), the
+//! experiment config it was trained from ([`ExperimentConfig`]), loading its model on any
+//! (non-autodiff) backend, translating with it ([`translate()`]) and scoring translations
+//! ([`Scores`]). `s2s generate`, `s2s eval`, `s2s bench decode`, the validation BLEU during
+//! training and the final report all go through these functions; the training crate builds on
+//! this one, never the other way round (docs/architecture.md).
+
+pub mod backend;
+pub mod config;
+pub mod model;
+pub mod recorder;
+pub mod report;
+pub mod run_dir;
+pub mod score;
+pub mod translate;
+
+pub use backend::BackendKind;
+pub use config::{
+    resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
+};
+pub use model::{init_model, RunRecorder};
+pub use recorder::{without_panic, AtomicRecorder};
+pub use report::{Sample, TrainReport};
+pub use run_dir::RunDir;
+pub use score::{describe, Scores};
+pub use translate::{best_texts, detokenize, source_ids, translate, translate_ids, Translation};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading, loading or using a run, each with one sentence for
+/// the user.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("invalid experiment config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] s2s_data::DataError),
+    #[error(transparent)]
+    Model(#[from] s2s_model::ConfigError),
+    #[error(transparent)]
+    Bert(#[from] s2s_model::BertError),
+    #[error(transparent)]
+    Generate(#[from] s2s_generate::GenerateError),
+    #[error(transparent)]
+    Eval(#[from] s2s_eval::EvalError),
+    #[error("{} is not a run directory (train one with `s2s train <config>`)", path.display())]
+    NotARun { path: PathBuf },
+    #[error("{path} has no trained model (model.mpk); train it first with `s2s train`")]
+    NoModel { path: PathBuf },
+    #[error("cannot load the weights in {path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `map_err` helper: an I/O error on `path` while doing `action` ("read", "write", …).
+pub fn io_error<'a>(
+    action: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> InferError + 'a {
+    move |source| InferError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}

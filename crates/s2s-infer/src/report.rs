@@ -1,0 +1,82 @@
+//! What a finished run reports: `report.md` for people, `report.json` for programs
+//! ([`crate::RunDir::report`] reads it back).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A held-out sentence, its reference and the model's translation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub source: String,
+    pub reference: String,
+    pub hypothesis: String,
+}
+
+/// What a finished run reports. Read back leniently: a field an older s2s did not write is
+/// its default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainReport {
+    pub run_dir: PathBuf,
+    pub epochs: usize,
+    pub train_pairs: usize,
+    pub valid_pairs: usize,
+    pub parameters: usize,
+    /// Label-smoothed loss per validation token (the training objective).
+    pub valid_loss: f64,
+    /// Negative log-likelihood per validation token.
+    pub valid_nll: f64,
+    pub valid_perplexity: f64,
+    /// Teacher-forced next-token accuracy on validation, in percent.
+    pub valid_accuracy: f64,
+    /// Validation pairs translated for BLEU/chrF (`training.bleu_pairs`, at most all).
+    pub bleu_pairs: usize,
+    /// Corpus BLEU of the final model on those pairs, decoded with `[generation]`.
+    pub valid_bleu: Option<f64>,
+    /// chrF2 of the same translations.
+    pub valid_chrf: Option<f64>,
+    /// How they were decoded (e.g. `greedy`, `beam 4`).
+    pub decoding: String,
+    /// Wall time of the run (of its last process, when resumed), in seconds.
+    pub seconds: f64,
+    pub samples: Vec<Sample>,
+}
+
+impl TrainReport {
+    /// `report.md`: final metrics and samples.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "# Run report\n\n| metric | value |\n|---|---|\n| epochs | {} |\n| train pairs | {} |\n\
+             | valid pairs | {} |\n| parameters | {} |\n| valid loss (label-smoothed) | {:.4} |\n\
+             | valid NLL / token | {:.4} |\n| valid perplexity | {:.2} |\n\
+             | valid token accuracy | {:.2} % |\n| wall time | {:.0} s |\n",
+            self.epochs,
+            self.train_pairs,
+            self.valid_pairs,
+            self.parameters,
+            self.valid_loss,
+            self.valid_nll,
+            self.valid_perplexity,
+            self.valid_accuracy,
+            self.seconds
+        );
+        if let (Some(bleu), Some(chrf)) = (self.valid_bleu, self.valid_chrf) {
+            s.push_str(&format!(
+                "| valid BLEU ({} pairs, {}) | {:.2} |\n| valid chrF2 | {:.2} |\n",
+                self.bleu_pairs, self.decoding, bleu, chrf
+            ));
+        }
+        s.push_str(&format!("\n## Samples ({})\n", self.decoding));
+        for sample in &self.samples {
+            // One line each, whatever line breaks the texts hold (docs/generation.md).
+            s.push_str(&format!(
+                "\n- source: {}\n  - reference: {}\n  - model: {}\n",
+                s2s_data::one_line(&sample.source),
+                s2s_data::one_line(&sample.reference),
+                s2s_data::one_line(&sample.hypothesis)
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,86 @@
+//! Scoring translations: corpus BLEU and chrF (sacrebleu-exact, `s2s_eval`) of detokenized
+//! hypotheses against raw references. `s2s eval`, the validation BLEU during training and the
+//! final report all score through [`Scores`].
+
+use burn::prelude::*;
+use s2s_data::Seq2SeqTokenizer;
+use s2s_eval::{BleuStats, ChrfStats, EvalError};
+use s2s_generate::{DecodeStrategy, GenerationConfig, Seq2Seq as Decodable};
+
+use crate::{best_texts, translate_ids, InferError};
+
+/// Sufficient statistics of corpus BLEU and chrF over a set of segments; summed over batches
+/// (never averaged per batch), they give the corpus score of all of them.
+#[derive(Clone, Debug, Default)]
+pub struct Scores {
+    pub bleu: BleuStats,
+    pub chrf: ChrfStats,
+}
+
+impl Scores {
+    /// Statistics of `hypotheses` against `references`, line by line.
+    ///
+    /// # Errors
+    /// [`EvalError::LineCountMismatch`] when the two differ in length.
+    pub fn of(hypotheses: &[String], references: &[String]) -> Result<Self, EvalError> {
+        if hypotheses.len() != references.len() {
+            return Err(EvalError::LineCountMismatch {
+                hypotheses: hypotheses.len(),
+                references: references.len(),
+            });
+        }
+        let mut scores = Self::default();
+        for (hypothesis, reference) in hypotheses.iter().zip(references) {
+            scores.bleu.add(hypothesis, reference);
+            scores.chrf.add(hypothesis, reference);
+        }
+        Ok(scores)
+    }
+
+    /// Translates `rows` (model input ids, raw reference) with `config` and scores the best
+    /// translation of each.
+    ///
+    /// # Errors
+    /// As [`translate_ids`].
+    pub fn of_rows<B: Backend, M: Decodable<B>>(
+        model: &M,
+        tokenizer: &Seq2SeqTokenizer,
+        rows: &[(Vec<u32>, String)],
+        config: &GenerationConfig,
+        device: &B::Device,
+    ) -> Result<Self, InferError> {
+        let sources: Vec<Vec<u32>> = rows.iter().map(|(source, _)| source.clone()).collect();
+        let references: Vec<String> = rows
+            .iter()
+            .map(|(_, reference)| reference.clone())
+            .collect();
+        let hypotheses = best_texts(&translate_ids(model, tokenizer, &sources, config, device)?);
+        Ok(Self::of(&hypotheses, &references)?)
+    }
+
+    /// Adds another set of segments' statistics.
+    pub fn merge(&mut self, other: &Scores) {
+        self.bleu.merge(&other.bleu);
+        self.chrf.merge(&other.chrf);
+    }
+}
+
+/// A short name of a decoding strategy for reports and logs (`greedy`, `beam 4, length penalty
+/// 0.6`, `sampling …`).
+pub fn describe(config: &GenerationConfig) -> String {
+    match &config.strategy {
+        DecodeStrategy::Greedy => "greedy".into(),
+        DecodeStrategy::Beam {
+            num_beams,
+            length_penalty,
+            ..
+        } => format!("beam {num_beams}, length penalty {length_penalty}"),
+        DecodeStrategy::Sample {
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            ..
+        } => format!("sampling t={temperature} top-k {top_k} top-p {top_p} seed {seed}"),
+    }
+}

@@ -1,0 +1,167 @@
+//! burn-train's learner, wired for s2s: s2s's own loop ([`RunStrategy`]), the metrics, the
+//! checkpointer, the renderer, and the optimizer with its schedule.
+
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::lr_scheduler::noam::{NoamLrScheduler, NoamLrSchedulerConfig};
+use burn::optim::{Adam, AdamConfig};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
+use s2s_data::{EpochBatches, EpochLoader};
+use s2s_infer::{ExperimentConfig, RunDir, RunRecorder};
+use s2s_model::{special, Seq2Seq};
+
+use crate::checkpoint::CheckpointRef;
+use crate::logger::ResumedFileLogger;
+use crate::optim::EncoderLrOptimizer;
+use crate::strategy::{Outcome, RunStrategy};
+use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
+use crate::{PlainRenderer, Seq2SeqLearner, TrainError, TrainOptions};
+
+/// Epochs `start + 1 ..= end` of one launch of burn-train's learner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Phase {
+    pub start: usize,
+    pub end: usize,
+    /// The checkpoint it continues from (already verified); `None` starts from the model given.
+    pub resume: Option<CheckpointRef>,
+}
+
+/// What every phase of a run trains and validates on.
+#[derive(Clone, Debug)]
+pub(crate) struct PhaseData {
+    /// The batches of each epoch (a pure function of the seed and the epoch).
+    pub batches: EpochBatches,
+    pub valid: Vec<ValidItem>,
+    /// How the validation step translates its BLEU pairs (`None` with `bleu_pairs = 0`).
+    pub bleu: Option<BleuDecoder>,
+}
+
+/// Runs the training loop ([`RunStrategy`]) over one phase, from its checkpoint or from
+/// `model`'s weights. Returns the trained model and how the phase ended.
+///
+/// # Errors
+/// [`TrainError::Schedule`] for a schedule burn refuses; [`TrainError::Backend`] when the loop
+/// panicked.
+pub(crate) fn launch<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    run: &RunDir,
+    model: Seq2Seq<B>,
+    phase: Phase,
+    data: &PhaseData,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<(Seq2Seq<B::InnerBackend>, Outcome), TrainError> {
+    let t = &config.training;
+    let (optimizer, scheduler) = optimizer_and_schedule::<B>(config)?;
+    let recorder = RunRecorder::default();
+
+    // Only its size is read by burn-train; the loop draws the batches from `batches` itself.
+    let train_loader = Arc::new(EpochLoader::<B>::new(
+        data.batches.clone(),
+        1,
+        device.clone(),
+    ));
+    let outcome = Arc::new(Mutex::new(Outcome::Finished));
+    let strategy = RunStrategy::<B> {
+        device: device.clone(),
+        batches: data.batches.clone(),
+        seed: t.seed,
+        checkpoint_every_steps: t.checkpoint_every_steps,
+        grad_accumulation: t.grad_accumulation,
+        resume: phase.resume,
+        run_dir: run.path().to_path_buf(),
+        recorder: recorder.clone(),
+        outcome: outcome.clone(),
+    };
+    let valid_loader = DataLoaderBuilder::new(ValidBatcher)
+        .batch_size(t.batch_size)
+        .set_device(device.clone())
+        .build(InMemDataset::new(data.valid.clone()));
+
+    // No `.summary()`: burn-train's summary is a dump of every module; the run's own report
+    // (report.md, and the CLI's closing lines) says what was trained and how well.
+    let mut training = SupervisedTraining::new(run.path(), train_loader, valid_loader)
+        .with_metric_logger(ResumedFileLogger::new(run.path(), phase.start))
+        .metrics((
+            LossMetric::new(),
+            AccuracyMetric::new().with_pad_token(special::PAD as usize),
+            PerplexityMetric::new().with_pad_token(special::PAD as usize),
+        ))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(recorder)
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
+        .with_application_logger(None)
+        .with_interrupter(options.interrupter.clone())
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)))
+        .num_epochs(phase.end);
+    if data.bleu.is_some() {
+        training = training.metric_valid_numeric(BleuMetric::new());
+    }
+    if !options.tui {
+        training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
+    }
+    let learner = Learner::new(
+        Seq2SeqLearner {
+            model,
+            bleu: data.bleu.clone(),
+        },
+        optimizer,
+        scheduler,
+    );
+    let result = training.launch(learner);
+    let outcome = outcome
+        .lock()
+        .map(|o| o.clone())
+        .map_err(|_| TrainError::Backend("the training loop panicked".into()))?;
+    Ok((result.model.model, outcome))
+}
+
+/// Adam behind the encoder learning-rate scale: what every experiment trains with.
+pub(crate) type TrainingOptimizer<B> =
+    EncoderLrOptimizer<OptimizerAdaptor<Adam, Seq2SeqLearner<B>, B>>;
+
+/// The optimizer and learning-rate schedule an experiment trains with: Adam with the config's
+/// betas, ε and gradient clipping, the encoder's learning-rate scale, Noam warm-up on the
+/// decoder's width. `s2s bench` steps the same pair, so its numbers are the training's.
+///
+/// # Errors
+/// [`TrainError::Schedule`] when burn refuses the schedule's settings.
+pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+) -> Result<(TrainingOptimizer<B>, NoamLrScheduler), TrainError> {
+    let t = &config.training;
+    let adam = AdamConfig::new()
+        .with_beta_1(t.adam_beta1)
+        .with_beta_2(t.adam_beta2)
+        .with_epsilon(t.adam_epsilon)
+        .with_grad_clipping(
+            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+        )
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
+        .with_warmup_steps(t.warmup_steps)
+        .with_model_size(config.model.decoder.d_model)
+        .init()
+        .map_err(TrainError::Schedule)?;
+    Ok((EncoderLrOptimizer::new(adam, t.encoder_lr_scale), scheduler))
+}

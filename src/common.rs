@@ -1,0 +1,182 @@
+//! Helpers every command shares: logging, reading configs, runs and input lines, and the
+//! backend and generation settings a command runs with.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use anyhow::Context;
+use burn::prelude::Backend;
+use s2s_infer::{ExperimentConfig, RunDir, Translation};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::backend::{self, dispatch_infer, BackendKind, InferTask};
+use crate::generation_args::GenerationArgs;
+
+/// Logs go to stderr (unless the TUI owns the terminal) and, for runs, to `experiment.log`.
+pub fn init_logging(log_file: Option<&Path>, stderr: bool) -> anyhow::Result<()> {
+    // burn-train logs every iteration at info; our renderer already reports progress.
+    let filter = || {
+        EnvFilter::try_from_env("S2S_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("info,burn_train=warn"))
+    };
+    let stderr_layer = stderr.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .with_filter(filter())
+    });
+    let file_layer = match log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .with_filter(filter()),
+            )
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(stderr_layer)
+        .with(file_layer)
+        .try_init()
+        .ok();
+    Ok(())
+}
+
+/// An experiment config file, parsed and checked; errors name the file.
+pub fn read_config(path: &Path) -> anyhow::Result<ExperimentConfig> {
+    let text = s2s_data::read_text(path)
+        .with_context(|| format!("cannot read the config {}", path.display()))?;
+    let config =
+        ExperimentConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    config
+        .validate()
+        .with_context(|| format!("in {}", path.display()))?;
+    Ok(config)
+}
+
+/// The name of a run whose config names none: the config file's stem.
+pub fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into())
+}
+
+/// The run at `run_dir` and its resolved config, or one sentence saying why the directory is
+/// not a run.
+pub fn read_run(run_dir: &Path) -> anyhow::Result<(RunDir, ExperimentConfig)> {
+    let run = RunDir::open(run_dir)?;
+    let path = run.config_path();
+    let config = run.config().map_err(|e| {
+        let what = match e {
+            s2s_infer::InferError::Data(_) => "cannot read the config",
+            _ => "in",
+        };
+        anyhow::Error::new(e).context(format!("{what} {}", path.display()))
+    })?;
+    Ok((run, config))
+}
+
+/// The backend a command runs on: the flag, else the run's training.backend (the backend it
+/// was trained on).
+pub fn run_backend(
+    flag: Option<BackendKind>,
+    config: &ExperimentConfig,
+) -> anyhow::Result<BackendKind> {
+    let kind = flag.unwrap_or(config.training.backend);
+    backend::ensure_compiled(kind)?;
+    Ok(kind)
+}
+
+/// The run's `[generation]` section with the command-line flags applied (flags win, see
+/// [`crate::generation_args`]), resolved.
+pub fn generation_config(
+    run: &RunDir,
+    config: &ExperimentConfig,
+    args: &GenerationArgs,
+) -> anyhow::Result<s2s_generate::GenerationConfig> {
+    args.resolve(config, &run.config_path())
+}
+
+/// The lines of `input` (stdin if `None`), a leading byte-order mark dropped.
+pub fn read_lines(input: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let text = match input {
+        Some(path) => s2s_data::read_text(path)?,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            s2s_data::strip_bom(&text).to_owned()
+        }
+    };
+    Ok(text.lines().map(str::to_string).collect())
+}
+
+/// The metrics named on the command line, each once, in the order given.
+pub fn parse_metrics(names: &[String]) -> anyhow::Result<Vec<s2s_eval::Metric>> {
+    let mut metrics = Vec::new();
+    for name in names {
+        let metric: s2s_eval::Metric = name.parse()?;
+        if !metrics.contains(&metric) {
+            metrics.push(metric);
+        }
+    }
+    Ok(metrics)
+}
+
+/// Loads a run's model on a plain backend and translates sentences with it: what
+/// `s2s generate` and `s2s eval --run` both do.
+struct TranslateTask<'a> {
+    run: &'a RunDir,
+    config: &'a ExperimentConfig,
+    sentences: &'a [String],
+    generation: &'a s2s_generate::GenerationConfig,
+}
+
+impl InferTask for TranslateTask<'_> {
+    type Output = Vec<Vec<Translation>>;
+    fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<Self::Output> {
+        let (tokenizers, model) = self.run.load_model::<B>(self.config, &device)?;
+        Ok(s2s_infer::translate(
+            &model,
+            &tokenizers,
+            self.sentences,
+            self.config.data.max_source_len,
+            self.generation,
+            &device,
+        )?)
+    }
+}
+
+/// The translations of `sentences` by the run's model on `kind` ([`s2s_infer::translate`]):
+/// per line, its `num_return_sequences` hypotheses; none for a blank line.
+pub fn translate_lines(
+    kind: BackendKind,
+    run: &RunDir,
+    config: &ExperimentConfig,
+    sentences: &[String],
+    generation: &s2s_generate::GenerationConfig,
+) -> anyhow::Result<Vec<Vec<Translation>>> {
+    let task = TranslateTask {
+        run,
+        config,
+        sentences,
+        generation,
+    };
+    dispatch_infer(kind, task)
+}

@@ -1,0 +1,60 @@
+//! `s2s generate`: translate one sentence per line with a trained run.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use s2s_infer::Translation;
+
+use crate::backend::BackendKind;
+use crate::common::{generation_config, read_lines, read_run, run_backend, translate_lines};
+use crate::generation_args::GenerationArgs;
+use crate::OutputFormat;
+
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    line: usize,
+    source: &'a str,
+    hypotheses: &'a [Translation],
+}
+
+/// Translates the lines of `input` (stdin if `None`) and writes them to stdout in `format`.
+pub fn generate(
+    run_dir: &Path,
+    input: Option<&Path>,
+    format: OutputFormat,
+    backend: Option<BackendKind>,
+    args: &GenerationArgs,
+) -> anyhow::Result<()> {
+    let (run, config) = read_run(run_dir)?;
+    let generation = generation_config(&run, &config, args)?;
+    let kind = run_backend(backend, &config)?;
+    let sentences = read_lines(input)?;
+    let outputs = translate_lines(kind, &run, &config, &sentences, &generation)?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let per_input = generation.num_return_sequences();
+    for (line, (source, hyps)) in sentences.iter().zip(&outputs).enumerate() {
+        match format {
+            OutputFormat::Text => {
+                // A blank input line gives as many blank lines as hypotheses per input, and a
+                // hypothesis holding line breaks keeps one line.
+                for i in 0..per_input {
+                    let text = hyps.get(i).map(|h| h.text.as_str()).unwrap_or_default();
+                    writeln!(stdout, "{}", s2s_data::one_line(text))
+                        .context("cannot write to standard output")?;
+                }
+            }
+            OutputFormat::Jsonl => {
+                let record = JsonLine {
+                    line: line + 1,
+                    source,
+                    hypotheses: hyps,
+                };
+                let json = serde_json::to_string(&record)?;
+                writeln!(stdout, "{json}").context("cannot write to standard output")?;
+            }
+        }
+    }
+    stdout.flush().context("cannot write to standard output")?;
+    Ok(())
+}
