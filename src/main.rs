@@ -7,11 +7,11 @@ mod backends;
 mod bench;
 mod bench_backends;
 mod bench_reference;
+mod chart;
 mod compare;
 mod encode;
 mod eval;
 mod generation_args;
-mod svg;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -149,7 +149,7 @@ enum Command {
         backends: bench_backends::BackendBench,
     },
     /// Loss, perplexity and BLEU curves of several runs side by side (different backends or
-    /// configs): compare.svg and compare.md in --out, the table on stdout.
+    /// configs): compare.svg, compare.png and compare.md in --out, the table on stdout.
     Compare {
         /// Run directories written by `s2s train`.
         #[arg(required = true)]
