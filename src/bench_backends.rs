@@ -4,7 +4,7 @@
 //! `pytorch` is the reference column: `benches/reference/seq2seq_torch.py`, the same
 //! architecture in PyTorch eager, on the same token batches, with the Python of
 //! `scripts/setup-tch.sh`. Results: a printed table, and `bench.md`, `bench.json` and
-//! `bench.svg` in `runs/bench-<timestamp>/`.
+//! `bench.svg` and `bench.png` in `runs/bench-<timestamp>/`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{compiled, dispatch, ensure_compiled, BackendKind, BackendTask};
 use crate::backends::run_with_limit;
-use crate::svg;
+use crate::chart::{BarPanel, Figure, Panels};
 
 /// What `s2s bench --config` takes.
 #[derive(Clone, Debug, clap::Args)]
@@ -287,7 +287,7 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
         &out.join("bench.json"),
         &serde_json::to_string_pretty(&report)?,
     )?;
-    write(&out.join("bench.svg"), &chart(&report))?;
+    chart(&report).write(&out, "bench")?;
     println!("{markdown}\nwritten to {}", out.display());
     Ok(())
 }
@@ -492,7 +492,7 @@ fn markdown(r: &Report) -> String {
     s
 }
 
-fn chart(r: &Report) -> String {
+fn chart(r: &Report) -> Figure {
     let value = |f: fn(&BenchResult) -> Option<f64>| -> Vec<(String, Option<f64>)> {
         r.rows
             .iter()
@@ -505,26 +505,26 @@ fn chart(r: &Report) -> String {
             })
             .collect()
     };
-    svg::bars(
-        &format!("s2s bench: {} ({})", r.config, r.machine.cpu),
-        &[
-            svg::BarPanel {
+    Figure {
+        title: format!("s2s bench: {} ({})", r.config, r.machine.cpu),
+        panels: Panels::Bars(vec![
+            BarPanel {
                 title: "training".into(),
                 unit: "target tokens/s".into(),
                 bars: value(|x| Some(x.train_tokens_per_second)),
             },
-            svg::BarPanel {
+            BarPanel {
                 title: "greedy decoding".into(),
                 unit: "generated tokens/s".into(),
                 bars: value(|x| Some(x.decode_tokens_per_second)),
             },
-            svg::BarPanel {
+            BarPanel {
                 title: format!("beam search ({})", r.options.num_beams),
                 unit: "generated tokens/s".into(),
                 bars: value(|x| x.beam_tokens_per_second),
             },
-        ],
-    )
+        ]),
+    }
 }
 
 #[cfg(test)]

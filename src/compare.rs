@@ -1,7 +1,7 @@
 //! `s2s compare runs/a runs/b …`: loss, perplexity and BLEU curves of several runs side by side
 //! (runs on different backends or configs), read from the metric logs burn-train writes
 //! (`train/epoch-N/*.log`, `valid/epoch-N/*.log`, one `value,count` line per batch) and from
-//! `report.json`. Writes `compare.svg` and `compare.md` and prints the table.
+//! `report.json`. Writes `compare.svg`, `compare.png` and `compare.md` and prints the table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::svg;
+use crate::chart::{Figure, LinePanel, Panels};
 
 /// One run's curves.
 #[derive(Debug, Default)]
@@ -188,14 +188,14 @@ pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
     s
 }
 
-pub fn chart(runs: &[RunCurves], smooth: usize) -> String {
+pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
     let named = |f: &dyn Fn(&RunCurves) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
         runs.iter().map(|r| (r.label.clone(), f(r))).collect()
     };
-    svg::lines(
-        "s2s compare",
-        &[
-            svg::LinePanel {
+    Figure {
+        title: "s2s compare".into(),
+        panels: Panels::Lines(vec![
+            LinePanel {
                 title: format!("training loss (moving average of {smooth} batches)"),
                 xlabel: "optimizer step".into(),
                 ylabel: "loss".into(),
@@ -208,29 +208,29 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> String {
                 }),
                 markers: false,
             },
-            svg::LinePanel {
+            LinePanel {
                 title: "validation loss".into(),
                 xlabel: "epoch".into(),
                 ylabel: "loss".into(),
                 series: named(&|r| series(&r.valid_loss)),
                 markers: true,
             },
-            svg::LinePanel {
+            LinePanel {
                 title: "validation perplexity".into(),
                 xlabel: "epoch".into(),
                 ylabel: "perplexity".into(),
                 series: named(&|r| series(&r.valid_perplexity)),
                 markers: true,
             },
-            svg::LinePanel {
+            LinePanel {
                 title: "validation BLEU".into(),
                 xlabel: "epoch".into(),
                 ylabel: "BLEU".into(),
                 series: named(&|r| series(&r.valid_bleu)),
                 markers: true,
             },
-        ],
-    )
+        ]),
+    }
 }
 
 /// `s2s compare RUN… [--out DIR] [--smooth K]`.
@@ -252,14 +252,10 @@ pub fn run(dirs: &[PathBuf], out: Option<PathBuf>, smooth: usize) -> anyhow::Res
     });
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let table = markdown(&runs, smooth);
-    for (name, text) in [
-        ("compare.md", table.clone()),
-        ("compare.svg", chart(&runs, smooth)),
-    ] {
-        let path = out.join(name);
-        s2s_data::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    let path = out.join("compare.md");
+    s2s_data::write_atomic(&path, table.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    chart(&runs, smooth).write(&out, "compare")?;
     println!("{table}\nwritten to {}", out.display());
     Ok(())
 }

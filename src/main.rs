@@ -10,13 +10,13 @@ mod backends;
 mod bench;
 mod bench_backends;
 mod bench_reference;
+mod chart;
 mod common;
 mod compare;
 mod encode;
 mod eval;
 mod generate;
 mod generation_args;
-mod svg;
 mod train;
 
 use std::path::PathBuf;
@@ -150,7 +150,7 @@ enum Command {
         backends: bench_backends::BackendBench,
     },
     /// Loss, perplexity and BLEU curves of several runs side by side (different backends or
-    /// configs): compare.svg and compare.md in --out, the table on stdout.
+    /// configs): compare.svg, compare.png and compare.md in --out, the table on stdout.
     Compare {
         /// Run directories written by `s2s train`.
         #[arg(required = true)]

@@ -20,6 +20,19 @@ fn assert_user_error(out: &Output, expected: &str) {
     );
 }
 
+/// A PNG image (signature, then an IHDR chunk) of a plausible chart size.
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    let (width, height) = (be(16), be(20));
+    assert!(width >= 400 && height >= 300, "{width}×{height}");
+}
+
 /// A tiny model on real pairs; `extra` is appended to `[training]`.
 fn tiny_config(train: &Path, valid: &Path, training: &str) -> String {
     format!(
@@ -875,6 +888,14 @@ fn bench_measures_each_backend_and_compare_plots_runs() {
     let bench = dir.path().join("bench-out");
     let svg = std::fs::read_to_string(bench.join("bench.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("target tokens/s"));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    for name in &backends {
+        assert!(
+            svg.contains(&format!(">\n{name}\n</text>")),
+            "{name}: {svg}"
+        );
+    }
+    assert_png(&bench.join("bench.png"));
     assert!(bench.join("bench.md").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bench.join("bench.json")).unwrap()).unwrap();
@@ -920,6 +941,19 @@ fn bench_measures_each_backend_and_compare_plots_runs() {
         svg.contains("<polyline"),
         "the training-loss curve is drawn"
     );
+    for text in [
+        "tiny",
+        "training loss (moving average of 5 batches)",
+        "validation loss",
+        "validation perplexity",
+        "validation BLEU",
+    ] {
+        assert!(
+            svg.contains(&format!(">\n{text}\n</text>")),
+            "{text}: {svg}"
+        );
+    }
+    assert_png(&dir.path().join("cmp/compare.png"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("cmp/compare.md")).unwrap(),
         table.split("\nwritten to").next().unwrap()

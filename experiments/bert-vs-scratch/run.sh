@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the four runs of this experiment one after the other (same pairs, steps and seed) and
-# plots them. Run from the repository root:
+# plots them with `s2s compare`. Run from the repository root:
 #   cargo build --release && bash experiments/bert-vs-scratch/run.sh
 # S2S_BIN overrides the binary; runs go to runs/bert-vs-scratch/<name>.
 set -euo pipefail
@@ -15,10 +15,6 @@ for run in scratch frozen finetuned staged; do
     tail -5 "$here/.$run.stderr"; exit 1; }
   grep -E "Maximum resident|Elapsed" "$here/.$run.stderr" || true
 done
-python3 "$here/plot_runs.py" --out "$here" --title "bible-en-fr: pre-trained BERT vs from scratch" \
-  scratch=runs/bert-vs-scratch/scratch frozen=runs/bert-vs-scratch/frozen \
-  fine-tuned=runs/bert-vs-scratch/finetuned staged=runs/bert-vs-scratch/staged
-# A PNG copy for viewers without SVG support (librsvg2-bin).
-if command -v rsvg-convert > /dev/null; then
-  rsvg-convert -o "$here/curves.png" "$here/curves.svg"
-fi
+# The curves and the table: compare.svg, compare.png and compare.md here (`s2s compare`).
+"$bin" compare runs/bert-vs-scratch/scratch runs/bert-vs-scratch/frozen \
+  runs/bert-vs-scratch/finetuned runs/bert-vs-scratch/staged --out "$here" --smooth 50
