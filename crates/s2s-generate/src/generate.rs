@@ -2,26 +2,12 @@
 
 use burn::prelude::*;
 use s2s_model::special;
-use serde::Serialize;
 
 use crate::config::{DecodeStrategy, GenerationConfig};
+use crate::hypothesis::Hypothesis;
 use crate::model::Seq2Seq;
 use crate::search::{beam_search, greedy_or_sample};
 use crate::GenerateError;
-
-/// One generated sequence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Hypothesis {
-    /// Generated ids, without `<s>` and `</s>`.
-    pub tokens: Vec<u32>,
-    /// `log_prob / length^α`, the ranking score, where length counts `</s>` and α is the
-    /// beam's `length_penalty` (1 for greedy decoding and sampling).
-    pub score: f64,
-    /// Sum of the log-probabilities of the generated tokens, `</s>` included.
-    pub log_prob: f64,
-    /// Whether it ended with `</s>` (false: cut at `max_new_tokens`).
-    pub finished: bool,
-}
 
 /// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
 /// strategy. Returns, per source and in input order, `num_return_sequences` hypotheses: beam

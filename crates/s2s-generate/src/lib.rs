@@ -11,12 +11,14 @@
 
 pub mod config;
 pub mod generate;
+pub mod hypothesis;
 pub mod logits;
 pub mod model;
 mod search;
 
 pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
-pub use generate::{generate, Hypothesis};
+pub use generate::generate;
+pub use hypothesis::Hypothesis;
 pub use model::{Recompute, Seq2Seq};
 
 /// Everything that can stop generation, each with one sentence for the user.

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use s2s_model::special;
 
 use crate::config::{DecodeStrategy, GenerationConfig};
-use crate::generate::Hypothesis;
+use crate::hypothesis::{normalised, Hypothesis};
 use crate::logits::{draw, sampling_distribution, Constraints};
 use crate::model::Seq2Seq;
 use crate::GenerateError;
@@ -63,10 +63,6 @@ fn check_finite(row_values: &[f32], step: usize) -> Result<(), GenerateError> {
         return Err(GenerateError::NonFinite { position: step + 1 });
     }
     Ok(())
-}
-
-fn normalised(log_prob: f64, length: usize, length_penalty: f64) -> f64 {
-    log_prob / (length.max(1) as f64).powf(length_penalty)
 }
 
 /// Greedy decoding or sampling of one batch. `sources[i]` is the caller's index of memory row
