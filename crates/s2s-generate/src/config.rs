@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::GenerateError;
+use crate::error::GenerateError;
 
 /// How the next token is chosen.
 #[derive(Clone, Debug, PartialEq)]

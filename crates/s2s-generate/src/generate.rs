@@ -4,10 +4,10 @@ use burn::prelude::*;
 use s2s_model::special;
 
 use crate::config::{DecodeStrategy, GenerationConfig};
+use crate::error::GenerateError;
 use crate::hypothesis::Hypothesis;
 use crate::model::Seq2Seq;
 use crate::search::{beam_search, greedy_or_sample};
-use crate::GenerateError;
 
 /// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
 /// strategy. Returns, per source and in input order, `num_return_sequences` hypotheses: beam

@@ -10,42 +10,15 @@
 //! ```
 
 pub mod config;
+mod error;
 pub mod generate;
-pub mod hypothesis;
+mod hypothesis;
 pub mod logits;
 pub mod model;
 mod search;
 
 pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
+pub use error::GenerateError;
 pub use generate::generate;
 pub use hypothesis::Hypothesis;
 pub use model::{Recompute, Seq2Seq};
-
-/// Everything that can stop generation, each with one sentence for the user.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum GenerateError {
-    /// A setting, or a combination of settings, that cannot work.
-    #[error("{0}")]
-    Invalid(String),
-    /// The requested output does not fit the model's target positions.
-    #[error(
-        "max_new_tokens = {requested} needs {requested} target positions but the model has \
-         {available}; lower max_new_tokens"
-    )]
-    TooLong { requested: usize, available: usize },
-    /// The model's log-probabilities hold a NaN (NaN or infinite logits): nothing sensible can
-    /// be generated from them. `position` counts output tokens from 1.
-    #[error(
-        "the model's scores are not finite (NaN) at output position {position}: its weights are \
-         damaged or its training diverged (a NaN loss); retrain it or use an earlier checkpoint"
-    )]
-    NonFinite { position: usize },
-    /// The constraints ban every token and the model gives `</s>` no probability at all, so no
-    /// token can follow (see [`logits`] for the rule that otherwise ends such a sequence).
-    #[error(
-        "no token can follow at output position {position}: no_repeat_ngram_size and \
-         min_new_tokens ban every token and the model gives </s> zero probability; lower \
-         no_repeat_ngram_size or min_new_tokens"
-    )]
-    NoCandidate { position: usize },
-}

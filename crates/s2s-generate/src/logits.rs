@@ -162,7 +162,7 @@ impl<B: Backend> Constraints<B> {
     /// The constraints `config` asks for, over a vocabulary of `vocab_size`.
     pub(crate) fn for_config(
         vocab_size: usize,
-        config: &crate::GenerationConfig,
+        config: &crate::config::GenerationConfig,
         device: &B::Device,
     ) -> Self {
         Self::new(

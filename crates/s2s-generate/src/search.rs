@@ -9,10 +9,10 @@ use rand::SeedableRng;
 use s2s_model::special;
 
 use crate::config::{DecodeStrategy, GenerationConfig};
+use crate::error::GenerateError;
 use crate::hypothesis::{normalised, Hypothesis};
 use crate::logits::{draw, sampling_distribution, Constraints};
 use crate::model::Seq2Seq;
-use crate::GenerateError;
 
 pub(crate) fn int_tensor<B: Backend>(values: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
     let n = values.len();
