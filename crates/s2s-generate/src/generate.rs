@@ -6,7 +6,7 @@ use s2s_model::special;
 use crate::config::{DecodeStrategy, GenerationConfig};
 use crate::error::GenerateError;
 use crate::hypothesis::Hypothesis;
-use crate::model::Seq2Seq;
+use crate::model::IncrementalDecoder;
 use crate::search::{beam_search, greedy_or_sample};
 
 /// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
@@ -21,7 +21,7 @@ use crate::search::{beam_search, greedy_or_sample};
 /// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and a
 /// step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`] for
 /// the rule on degenerate distributions.
-pub fn generate<B: Backend, M: Seq2Seq<B>>(
+pub fn generate<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     sources: &[Vec<u32>],
     config: &GenerationConfig,

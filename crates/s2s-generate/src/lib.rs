@@ -1,5 +1,5 @@
 //! Autoregressive decoding for s2s: greedy, batched beam search and sampling, written once
-//! against the [`Seq2Seq`] trait (encode once, `decode_step` over a cache the caller owns,
+//! against the [`IncrementalDecoder`] trait (encode once, `decode_step` over a cache the caller owns,
 //! `reorder` to follow beams) so every model family shares it.
 //!
 //! ```text
@@ -21,4 +21,4 @@ pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
 pub use error::GenerateError;
 pub use generate::generate;
 pub use hypothesis::Hypothesis;
-pub use model::{Recompute, Seq2Seq};
+pub use model::{IncrementalDecoder, Recompute};

@@ -7,7 +7,7 @@ use s2s_model::{EncoderMemory, KvCache};
 
 /// An encoder–decoder model as incremental decoding sees it: encode once, then one step at a
 /// time over a cache the caller owns and can reorder (beam search) or shrink.
-pub trait Seq2Seq<B: Backend> {
+pub trait IncrementalDecoder<B: Backend> {
     /// What the decoder reads from the source at every step.
     type Memory: Clone;
     /// The decoder's state between steps.
@@ -50,7 +50,7 @@ fn last_position<B: Backend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
         .reshape([batch_size, vocab_size])
 }
 
-impl<B: Backend> Seq2Seq<B> for s2s_model::Seq2Seq<B> {
+impl<B: Backend> IncrementalDecoder<B> for s2s_model::Seq2Seq<B> {
     type Memory = EncoderMemory<B>;
     type Cache = KvCache<B>;
 
@@ -98,7 +98,7 @@ impl<B: Backend> Seq2Seq<B> for s2s_model::Seq2Seq<B> {
 #[derive(Debug, Clone, Copy)]
 pub struct Recompute<'a, B: Backend>(pub &'a s2s_model::Seq2Seq<B>);
 
-impl<B: Backend> Seq2Seq<B> for Recompute<'_, B> {
+impl<B: Backend> IncrementalDecoder<B> for Recompute<'_, B> {
     type Memory = EncoderMemory<B>;
     /// The prefix fed so far, `[batch_size, len]`.
     type Cache = Option<Tensor<B, 2, Int>>;

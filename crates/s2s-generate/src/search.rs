@@ -12,7 +12,7 @@ use crate::config::{DecodeStrategy, GenerationConfig};
 use crate::error::GenerateError;
 use crate::hypothesis::{normalised, Hypothesis};
 use crate::logits::{draw, sampling_distribution, Constraints};
-use crate::model::Seq2Seq;
+use crate::model::IncrementalDecoder;
 
 pub(crate) fn int_tensor<B: Backend>(values: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
     let n = values.len();
@@ -67,7 +67,7 @@ fn check_finite(row_values: &[f32], step: usize) -> Result<(), GenerateError> {
 
 /// Greedy decoding or sampling of one batch. `sources[i]` is the caller's index of memory row
 /// `i` (it seeds the random streams). Returns the hypotheses per source, in draw order.
-pub(crate) fn greedy_or_sample<B: Backend, M: Seq2Seq<B>>(
+pub(crate) fn greedy_or_sample<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     memory: M::Memory,
     sources: &[usize],
@@ -311,7 +311,7 @@ impl Finished {
 }
 
 /// Batched beam search over `n_sources × num_beams` rows.
-pub(crate) fn beam_search<B: Backend, M: Seq2Seq<B>>(
+pub(crate) fn beam_search<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     memory: M::Memory,
     n_sources: usize,

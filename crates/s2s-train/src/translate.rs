@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use s2s_data::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};
-use s2s_generate::{GenerationConfig, Hypothesis, Seq2Seq as Decodable};
+use s2s_generate::{GenerationConfig, Hypothesis, IncrementalDecoder};
 use serde::Serialize;
 
 use crate::TrainError;
@@ -58,7 +58,7 @@ pub fn detokenize(
 /// its `num_return_sequences` translations (best first for beam search); a blank line gets no
 /// translation and costs no decoder call. Sources longer than `max_source_len` tokens (with
 /// specials) are cut, as during training.
-pub fn translate<B: Backend, M: Decodable<B>>(
+pub fn translate<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     tokenizers: &TokenizerPair,
     sentences: &[String],
