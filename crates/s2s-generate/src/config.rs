@@ -40,7 +40,7 @@ pub enum DecodeStrategy {
     },
 }
 
-/// A resolved, validated request for [`crate::generate`].
+/// A resolved, validated request for [`crate::generate()`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerationConfig {
     pub strategy: DecodeStrategy,

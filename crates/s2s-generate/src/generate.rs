@@ -3,11 +3,12 @@
 use burn::prelude::*;
 use s2s_model::special;
 
+use crate::beam::beam_search;
 use crate::config::{DecodeStrategy, GenerationConfig};
 use crate::error::GenerateError;
 use crate::hypothesis::Hypothesis;
 use crate::model::IncrementalDecoder;
-use crate::search::{beam_search, greedy_or_sample};
+use crate::sampling::greedy_or_sample;
 
 /// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
 /// strategy. Returns, per source and in input order, `num_return_sequences` hypotheses: beam

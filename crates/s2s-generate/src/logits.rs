@@ -9,7 +9,7 @@
 //! The processors of one step, in the order they run, with the HF processor each follows
 //! (transformers `generation/logits_process.py`) in brackets:
 //!
-//! 1. log-softmax over the vocabulary (in the search loops, as HF's beam search);
+//! 1. log-softmax over the vocabulary (`LogitsProcessor::process`, as HF's beam search);
 //! 2. never `<pad>`, `<s>` or `<unk>` (`SuppressTokensLogitsProcessor`), and no `</s>` before
 //!    `min_new_tokens` (`MinNewTokensLengthLogitsProcessor`): one precomputed row added to the
 //!    log-probabilities, so an ordinary step costs one device addition
@@ -17,7 +17,7 @@
 //! 3. no repeated n-gram (`NoRepeatNGramLogitsProcessor`): [`banned_ngram_tokens`], applied by
 //!    `Constraints::ban_repeated_ngrams`;
 //! 4. a row left with no token ends with `</s>` (`end_empty_rows`; the rule below);
-//! 5. a row holding a NaN is refused (by the search loops; the rule below);
+//! 5. a row holding a NaN is refused (`check_finite`; the rule below);
 //! 6. sampling only, on the host, one row at a time: temperature (`TemperatureLogitsWarper`),
 //!    top-k ([`top_k_filter`], `TopKLogitsWarper`) and top-p ([`top_p_filter`],
 //!    `TopPLogitsWarper`), all in [`sampling_distribution`].
@@ -46,10 +46,12 @@
 //! [`GenerateError::NoCandidate`]: crate::GenerateError::NoCandidate
 
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use rand::RngExt;
 use s2s_model::special;
 
 use crate::config::GenerationConfig;
+use crate::error::GenerateError;
 
 /// Tokens no strategy ever emits: padding and `<s>` are inputs, never outputs, and `<unk>`
 /// never occurs in a byte-level BPE target (every byte has a symbol), so a model can only emit
@@ -161,6 +163,58 @@ pub fn draw(probs: &[f64], rng: &mut impl RngExt) -> usize {
     }
     // Rounding left u above the total mass: the last token with mass.
     last_possible
+}
+
+/// Refuses a step whose scores hold a NaN (the module's rule for degenerate distributions):
+/// `row_values` are host values of the constrained log-probabilities, or any reduction that
+/// keeps NaN (a row sum). `step` is 0-based.
+///
+/// # Errors
+/// [`GenerateError::NonFinite`] with the 1-based output position.
+pub(crate) fn check_finite(row_values: &[f32], step: usize) -> Result<(), GenerateError> {
+    if row_values.iter().any(|x| x.is_nan()) {
+        return Err(GenerateError::NonFinite { position: step + 1 });
+    }
+    Ok(())
+}
+
+/// The device-side processors of one generation request, in order: log-softmax, then the
+/// [`Constraints`]. The constraints are built on the first step, when the logits give the
+/// vocabulary size.
+#[derive(Debug)]
+pub(crate) struct LogitsProcessor<'a, B: Backend> {
+    config: &'a GenerationConfig,
+    device: &'a B::Device,
+    constraints: Option<Constraints<B>>,
+}
+
+impl<'a, B: Backend> LogitsProcessor<'a, B> {
+    pub(crate) fn new(config: &'a GenerationConfig, device: &'a B::Device) -> Self {
+        Self {
+            config,
+            device,
+            constraints: None,
+        }
+    }
+
+    /// The constrained log-probabilities of one step. `step` is 0-based (tokens generated so
+    /// far) and `histories` holds each row's tokens, `<s>` first.
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, vocab_size]` → `[rows, vocab_size]`
+    pub(crate) fn process(
+        &mut self,
+        logits: Tensor<B, 2>,
+        step: usize,
+        histories: &[&[u32]],
+    ) -> Tensor<B, 2> {
+        let [_, vocab_size] = logits.dims();
+        let (config, device) = (self.config, self.device);
+        let constraints = self
+            .constraints
+            .get_or_insert_with(|| Constraints::for_config(vocab_size, config, device));
+        constraints.apply(log_softmax(logits, 1), step, histories)
+    }
 }
 
 /// The constraints of one generation request, applied to `[rows, vocab_size]` log-probabilities
