@@ -17,11 +17,13 @@ use crate::sampling::greedy_or_sample;
 /// Sources are sorted by length and decoded `batch_size` at a time, so padding stays small; a
 /// source's result does not depend on what it is batched with.
 ///
-/// Hypotheses never contain `<pad>`, `<s>` or `<unk>`, and their scores are finite. Errors:
-/// an invalid `config` ([`GenerateError::Invalid`]), `max_new_tokens` beyond the model's
-/// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and a
-/// step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`] for
-/// the rule on degenerate distributions.
+/// Hypotheses never contain `<pad>`, `<s>` or `<unk>`, and their scores are finite.
+///
+/// # Errors
+/// An invalid `config` ([`GenerateError::Invalid`]), `max_new_tokens` beyond the model's
+/// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and
+/// a step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`]
+/// for the rule on degenerate distributions.
 pub fn generate<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     sources: &[Vec<u32>],

@@ -20,9 +20,13 @@ pub trait IncrementalDecoder<B: Backend> {
     fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Self::Memory;
 
     /// Rows `rows` of `memory` (repeats allowed: one row per beam or sample).
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`, indices into `memory`'s batch
     fn select_memory(&self, memory: &Self::Memory, rows: Tensor<B, 1, Int>) -> Self::Memory;
 
-    /// An empty cache for `memory`'s batch, holding up to `capacity` target positions.
+    /// An empty cache for `memory`'s batch, holding up to `capacity` target positions (tokens
+    /// fed, `<s>` included).
     fn init_cache(&self, memory: &Self::Memory, capacity: usize) -> Self::Cache;
 
     /// Feeds one token per row (`<s>` first) and returns the logits of the next position.
@@ -36,10 +40,14 @@ pub trait IncrementalDecoder<B: Backend> {
         cache: &mut Self::Cache,
     ) -> Tensor<B, 2>;
 
-    /// Row `i` of the cache becomes row `rows[i]` (beams follow their parents).
+    /// Row `i` of the cache becomes row `rows[i]` (beams follow their parents); a shorter
+    /// `rows` drops finished rows.
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`, indices into the cache's batch
     fn reorder_cache(&self, cache: &mut Self::Cache, rows: Tensor<B, 1, Int>);
 
-    /// Longest target prefix (with `<s>`) the model can decode.
+    /// Longest target prefix (with `<s>`) the model can decode, in tokens.
     fn max_target_positions(&self) -> usize;
 }
 
