@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use burn::prelude::*;
 use s2s_data::Split;
-use s2s_generate::{DecodeStrategy, GenerationConfig, Recompute, Seq2Seq as Decodable};
+use s2s_generate::{DecodeStrategy, GenerationConfig, IncrementalDecoder, Recompute};
 use s2s_infer::{ExperimentConfig, RunDir};
 use s2s_model::PositionKind;
 
@@ -51,7 +51,7 @@ impl Cell {
     }
 }
 
-fn time<B: Backend, M: Decodable<B>>(
+fn time<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     sources: &[Vec<u32>],
     config: &GenerationConfig,

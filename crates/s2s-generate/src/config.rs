@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::GenerateError;
+use crate::error::GenerateError;
 
 /// How the next token is chosen.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,9 +40,10 @@ pub enum DecodeStrategy {
     },
 }
 
-/// A resolved, validated request for [`crate::generate`].
+/// A resolved, validated request for [`crate::generate()`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerationConfig {
+    /// Greedy, beam search or sampling, with its settings.
     pub strategy: DecodeStrategy,
     /// Most tokens generated per sequence, `</s>` included.
     pub max_new_tokens: usize,
@@ -87,7 +88,13 @@ impl GenerationConfig {
         }
     }
 
-    /// Checks every value and combination; the error names the setting.
+    /// Checks every value and combination.
+    ///
+    /// # Errors
+    /// [`GenerateError::Invalid`], one sentence naming the setting: `max_new_tokens` or
+    /// `batch_size` of 0, `min_new_tokens > max_new_tokens`, `num_beams` of 0, a non-finite
+    /// `length_penalty`, `num_return_sequences` outside `1..=num_beams` (beam search) or 0
+    /// (sampling), a temperature that is not a positive number, `top_p` outside (0, 1].
     pub fn validate(&self) -> Result<(), GenerateError> {
         let invalid = |m: String| Err(GenerateError::Invalid(m));
         if self.max_new_tokens == 0 {
@@ -155,19 +162,32 @@ impl GenerationConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenerationSettings {
-    /// Default: the run's `data.max_target_len`.
+    /// Most tokens generated per sequence, `</s>` included. Default: the run's
+    /// `data.max_target_len`.
     pub max_new_tokens: Option<usize>,
+    /// `</s>` is forbidden until this many tokens were generated. Default: 0.
     pub min_new_tokens: usize,
+    /// Beams per sentence; more than 1 selects beam search. Default: 1.
     pub num_beams: usize,
+    /// Beam search's α in `Σ log p / length^α`. Default: 1.
     pub length_penalty: f64,
+    /// Beam search stops a sentence once `num_beams` hypotheses are finished. Default: false.
     pub early_stopping: bool,
+    /// Hypotheses returned per source (≤ `num_beams`, or samples drawn). Default: 1.
     pub num_return_sequences: usize,
+    /// Sample instead of searching. Default: false.
     pub do_sample: bool,
+    /// Sampling temperature (> 0). Default: 1.
     pub temperature: f64,
+    /// Sample among the `top_k` most probable tokens, 0 = all. Default: 50.
     pub top_k: usize,
+    /// Sample among the most probable tokens whose mass reaches `top_p`, in (0, 1]. Default: 1.
     pub top_p: f64,
+    /// Seed of the sampling streams. Default: 0.
     pub seed: u64,
+    /// No n-gram of this size (counting `<s>`) occurs twice in an output, 0 = off. Default: 0.
     pub no_repeat_ngram_size: usize,
+    /// Sources decoded together. Default: 32.
     pub batch_size: usize,
 }
 
@@ -195,7 +215,13 @@ impl Default for GenerationSettings {
 
 impl GenerationSettings {
     /// Resolves the strategy and validates; `default_max_new_tokens` applies when
-    /// `max_new_tokens` is unset. Settings that would be silently ignored are errors.
+    /// `max_new_tokens` is unset.
+    ///
+    /// # Errors
+    /// [`GenerateError::Invalid`] for a setting that would be silently ignored (sampling
+    /// settings without `do_sample`, beam settings without beam search, `do_sample` with
+    /// `num_beams > 1`, `num_return_sequences > 1` for greedy decoding) and for every check of
+    /// [`GenerationConfig::validate`].
     pub fn resolve(
         &self,
         default_max_new_tokens: usize,

@@ -2,26 +2,13 @@
 
 use burn::prelude::*;
 use s2s_model::special;
-use serde::Serialize;
 
+use crate::beam::beam_search;
 use crate::config::{DecodeStrategy, GenerationConfig};
-use crate::model::Seq2Seq;
-use crate::search::{beam_search, greedy_or_sample};
-use crate::GenerateError;
-
-/// One generated sequence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Hypothesis {
-    /// Generated ids, without `<s>` and `</s>`.
-    pub tokens: Vec<u32>,
-    /// `log_prob / length^α`, the ranking score, where length counts `</s>` and α is the
-    /// beam's `length_penalty` (1 for greedy decoding and sampling).
-    pub score: f64,
-    /// Sum of the log-probabilities of the generated tokens, `</s>` included.
-    pub log_prob: f64,
-    /// Whether it ended with `</s>` (false: cut at `max_new_tokens`).
-    pub finished: bool,
-}
+use crate::error::GenerateError;
+use crate::hypothesis::Hypothesis;
+use crate::model::IncrementalDecoder;
+use crate::sampling::greedy_or_sample;
 
 /// Generates for every source (model input ids, e.g. `x1 … xm </s>`) with the configured
 /// strategy. Returns, per source and in input order, `num_return_sequences` hypotheses: beam
@@ -30,12 +17,14 @@ pub struct Hypothesis {
 /// Sources are sorted by length and decoded `batch_size` at a time, so padding stays small; a
 /// source's result does not depend on what it is batched with.
 ///
-/// Hypotheses never contain `<pad>`, `<s>` or `<unk>`, and their scores are finite. Errors:
-/// an invalid `config` ([`GenerateError::Invalid`]), `max_new_tokens` beyond the model's
-/// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and a
-/// step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`] for
-/// the rule on degenerate distributions.
-pub fn generate<B: Backend, M: Seq2Seq<B>>(
+/// Hypotheses never contain `<pad>`, `<s>` or `<unk>`, and their scores are finite.
+///
+/// # Errors
+/// An invalid `config` ([`GenerateError::Invalid`]), `max_new_tokens` beyond the model's
+/// positions ([`GenerateError::TooLong`]), NaN model scores ([`GenerateError::NonFinite`]) and
+/// a step where no token is possible ([`GenerateError::NoCandidate`]); see [`crate::logits`]
+/// for the rule on degenerate distributions.
+pub fn generate<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     sources: &[Vec<u32>],
     config: &GenerationConfig,

@@ -1,6 +1,6 @@
 //! Autoregressive decoding for s2s: greedy, batched beam search and sampling, written once
-//! against the [`Seq2Seq`] trait (encode once, `decode_step` over a cache the caller owns,
-//! `reorder` to follow beams) so every model family shares it.
+//! against the [`IncrementalDecoder`] trait (encode once, `decode_step` over a cache the caller
+//! owns, `reorder_cache` to follow beams) so every model family shares it.
 //!
 //! ```text
 //! sources ──encode──▶ memory ──┐
@@ -8,42 +8,33 @@
 //!        <s> ──────────────────┘        ▲                                          │
 //!                                       └──── next tokens (argmax / beams / draw) ◀┘
 //! ```
+//!
+//! Every step is a named function, as in HF's generation code:
+//! - [`generate()`] sorts and pads the sources, encodes each batch and hands it to a strategy;
+//! - [`logits`]: the logits processors (log-softmax, banned tokens, `min_new_tokens`,
+//!   `no_repeat_ngram_size`) and the sampling warpers (temperature, top-k, top-p);
+//! - `sampling.rs`: greedy decoding and sampling (HF's `_sample`), one token picked per row;
+//! - `beam.rs`: the beam-search loop (HF's `_beam_search`), and `beam_scorer.rs` its scorer,
+//!   `process` one step and `finalize` at the end (HF's `BeamSearchScorer`);
+//! - [`Hypothesis`]: what every strategy returns.
+//!
+//! Modules import only modules of a later layer, so the graph has no circle: `generate`;
+//! `beam`, `sampling`; `beam_scorer`, `logits`, `model`, `host`; `config`, `hypothesis`;
+//! `error`.
 
+mod beam;
+mod beam_scorer;
 pub mod config;
+mod error;
 pub mod generate;
+mod host;
+mod hypothesis;
 pub mod logits;
 pub mod model;
-mod search;
+mod sampling;
 
 pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
-pub use generate::{generate, Hypothesis};
-pub use model::{Recompute, Seq2Seq};
-
-/// Everything that can stop generation, each with one sentence for the user.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum GenerateError {
-    /// A setting, or a combination of settings, that cannot work.
-    #[error("{0}")]
-    Invalid(String),
-    /// The requested output does not fit the model's target positions.
-    #[error(
-        "max_new_tokens = {requested} needs {requested} target positions but the model has \
-         {available}; lower max_new_tokens"
-    )]
-    TooLong { requested: usize, available: usize },
-    /// The model's log-probabilities hold a NaN (NaN or infinite logits): nothing sensible can
-    /// be generated from them. `position` counts output tokens from 1.
-    #[error(
-        "the model's scores are not finite (NaN) at output position {position}: its weights are \
-         damaged or its training diverged (a NaN loss); retrain it or use an earlier checkpoint"
-    )]
-    NonFinite { position: usize },
-    /// The constraints ban every token and the model gives `</s>` no probability at all, so no
-    /// token can follow (see [`logits`] for the rule that otherwise ends such a sequence).
-    #[error(
-        "no token can follow at output position {position}: no_repeat_ngram_size and \
-         min_new_tokens ban every token and the model gives </s> zero probability; lower \
-         no_repeat_ngram_size or min_new_tokens"
-    )]
-    NoCandidate { position: usize },
-}
+pub use error::GenerateError;
+pub use generate::generate;
+pub use hypothesis::Hypothesis;
+pub use model::{IncrementalDecoder, Recompute};

@@ -6,6 +6,22 @@
 //! their log-probability, as in HF's beam search); sampling filters act on one row at a time on
 //! the CPU, where a seeded random stream per sequence makes draws reproducible on every backend.
 //!
+//! The processors of one step, in the order they run, with the HF processor each follows
+//! (transformers `generation/logits_process.py`) in brackets:
+//!
+//! 1. log-softmax over the vocabulary (`LogitsProcessor::process`, as HF's beam search);
+//! 2. never `<pad>`, `<s>` or `<unk>` (`SuppressTokensLogitsProcessor`), and no `</s>` before
+//!    `min_new_tokens` (`MinNewTokensLengthLogitsProcessor`): one precomputed row added to the
+//!    log-probabilities, so an ordinary step costs one device addition
+//!    (`Constraints::suppress_tokens`);
+//! 3. no repeated n-gram (`NoRepeatNGramLogitsProcessor`): [`banned_ngram_tokens`], applied by
+//!    `Constraints::ban_repeated_ngrams`;
+//! 4. a row left with no token ends with `</s>` (`end_empty_rows`; the rule below);
+//! 5. a row holding a NaN is refused (`check_finite`; the rule below);
+//! 6. sampling only, on the host, one row at a time: temperature (`TemperatureLogitsWarper`),
+//!    top-k ([`top_k_filter`], `TopKLogitsWarper`) and top-p ([`top_p_filter`],
+//!    `TopPLogitsWarper`), all in [`sampling_distribution`].
+//!
 //! # Degenerate distributions: one rule for every strategy
 //!
 //! - **NaN.** A row of model log-probabilities holding a NaN (NaN or infinite logits: damaged
@@ -30,8 +46,12 @@
 //! [`GenerateError::NoCandidate`]: crate::GenerateError::NoCandidate
 
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use rand::RngExt;
 use s2s_model::special;
+
+use crate::config::GenerationConfig;
+use crate::error::GenerateError;
 
 /// Tokens no strategy ever emits: padding and `<s>` are inputs, never outputs, and `<unk>`
 /// never occurs in a byte-level BPE target (every byte has a symbol), so a model can only emit
@@ -145,6 +165,58 @@ pub fn draw(probs: &[f64], rng: &mut impl RngExt) -> usize {
     last_possible
 }
 
+/// Refuses a step whose scores hold a NaN (the module's rule for degenerate distributions):
+/// `row_values` are host values of the constrained log-probabilities, or any reduction that
+/// keeps NaN (a row sum). `step` is 0-based.
+///
+/// # Errors
+/// [`GenerateError::NonFinite`] with the 1-based output position.
+pub(crate) fn check_finite(row_values: &[f32], step: usize) -> Result<(), GenerateError> {
+    if row_values.iter().any(|x| x.is_nan()) {
+        return Err(GenerateError::NonFinite { position: step + 1 });
+    }
+    Ok(())
+}
+
+/// The device-side processors of one generation request, in order: log-softmax, then the
+/// [`Constraints`]. The constraints are built on the first step, when the logits give the
+/// vocabulary size.
+#[derive(Debug)]
+pub(crate) struct LogitsProcessor<'a, B: Backend> {
+    config: &'a GenerationConfig,
+    device: &'a B::Device,
+    constraints: Option<Constraints<B>>,
+}
+
+impl<'a, B: Backend> LogitsProcessor<'a, B> {
+    pub(crate) fn new(config: &'a GenerationConfig, device: &'a B::Device) -> Self {
+        Self {
+            config,
+            device,
+            constraints: None,
+        }
+    }
+
+    /// The constrained log-probabilities of one step. `step` is 0-based (tokens generated so
+    /// far) and `histories` holds each row's tokens, `<s>` first.
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, vocab_size]` → `[rows, vocab_size]`
+    pub(crate) fn process(
+        &mut self,
+        logits: Tensor<B, 2>,
+        step: usize,
+        histories: &[&[u32]],
+    ) -> Tensor<B, 2> {
+        let [_, vocab_size] = logits.dims();
+        let (config, device) = (self.config, self.device);
+        let constraints = self
+            .constraints
+            .get_or_insert_with(|| Constraints::for_config(vocab_size, config, device));
+        constraints.apply(log_softmax(logits, 1), step, histories)
+    }
+}
+
 /// The constraints of one generation request, applied to `[rows, vocab_size]` log-probabilities
 /// on the device.
 #[derive(Debug)]
@@ -162,7 +234,7 @@ impl<B: Backend> Constraints<B> {
     /// The constraints `config` asks for, over a vocabulary of `vocab_size`.
     pub(crate) fn for_config(
         vocab_size: usize,
-        config: &crate::GenerationConfig,
+        config: &GenerationConfig,
         device: &B::Device,
     ) -> Self {
         Self::new(
@@ -218,39 +290,74 @@ impl<B: Backend> Constraints<B> {
         // log-probabilities are finite), so the check costs nothing on ordinary steps.
         let may_empty = (self.no_repeat_ngram_size > 0 || holds_eos_back) && vocab_size > eos;
         let model_eos = may_empty.then(|| log_probs.clone().slice([0..rows, eos..eos + 1]));
+        let out = self.suppress_tokens(log_probs, holds_eos_back);
+        let out = self.ban_repeated_ngrams(out, histories);
+        match model_eos {
+            Some(model_eos) => end_empty_rows(out, model_eos),
+            None => out,
+        }
+    }
+
+    /// −∞ at the [`NEVER_GENERATED`] tokens, and at `</s>` while `holds_eos_back` (HF's
+    /// `SuppressTokensLogitsProcessor` and `MinNewTokensLengthLogitsProcessor`, one addition).
+    ///
+    /// # Shapes
+    /// - `log_probs`: `[rows, vocab_size]` → `[rows, vocab_size]`
+    fn suppress_tokens(&self, log_probs: Tensor<B, 2>, holds_eos_back: bool) -> Tensor<B, 2> {
+        let [rows, vocab_size] = log_probs.dims();
         let fixed = if holds_eos_back {
             &self.never_or_eos
         } else {
             &self.never
         };
-        let mut out = log_probs + fixed.clone().expand([rows, vocab_size]);
-        if self.no_repeat_ngram_size > 0 {
-            let mut mask = vec![0f32; rows * self.vocab_size];
-            let mut any = false;
-            for (row, history) in histories.iter().enumerate() {
-                for token in banned_ngram_tokens(history, self.no_repeat_ngram_size) {
-                    if let Some(x) = mask.get_mut(row * self.vocab_size + token as usize) {
-                        *x = f32::NEG_INFINITY;
-                        any = true;
-                    }
+        log_probs + fixed.clone().expand([rows, vocab_size])
+    }
+
+    /// −∞ at every token that would repeat an n-gram of the row's history (HF's
+    /// `NoRepeatNGramLogitsProcessor`, through [`banned_ngram_tokens`]); no device work when
+    /// nothing is banned.
+    ///
+    /// # Shapes
+    /// - `log_probs`: `[rows, vocab_size]` → `[rows, vocab_size]`
+    fn ban_repeated_ngrams(&self, log_probs: Tensor<B, 2>, histories: &[&[u32]]) -> Tensor<B, 2> {
+        if self.no_repeat_ngram_size == 0 {
+            return log_probs;
+        }
+        let [rows, vocab_size] = log_probs.dims();
+        let mut mask = vec![0f32; rows * self.vocab_size];
+        let mut any = false;
+        for (row, history) in histories.iter().enumerate() {
+            for token in banned_ngram_tokens(history, self.no_repeat_ngram_size) {
+                if let Some(x) = mask.get_mut(row * self.vocab_size + token as usize) {
+                    *x = f32::NEG_INFINITY;
+                    any = true;
                 }
             }
-            if any {
-                let device = out.device();
-                out = out + Tensor::from_data(TensorData::new(mask, [rows, vocab_size]), &device);
-            }
         }
-        if let Some(model_eos) = model_eos {
-            // [rows, 1]: every token banned
-            let empty = out.clone().max_dim(1).equal_elem(f32::NEG_INFINITY);
-            let eos_column = out
-                .clone()
-                .slice([0..rows, eos..eos + 1])
-                .mask_where(empty, model_eos);
-            out = out.slice_assign([0..rows, eos..eos + 1], eos_column);
+        if !any {
+            return log_probs;
         }
-        out
+        let device = log_probs.device();
+        log_probs + Tensor::from_data(TensorData::new(mask, [rows, vocab_size]), &device)
     }
+}
+
+/// Gives `</s>` back its model log-probability `model_eos` in every row the processors left
+/// with no token at all, so that the sequence ends there (the module's rule for degenerate
+/// distributions).
+///
+/// # Shapes
+/// - `log_probs`: `[rows, vocab_size]`, `model_eos`: `[rows, 1]` → `[rows, vocab_size]`
+fn end_empty_rows<B: Backend>(log_probs: Tensor<B, 2>, model_eos: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [rows, _] = log_probs.dims();
+    let eos = special::EOS as usize;
+    // [rows, 1]: every token banned
+    let empty = log_probs.clone().max_dim(1).equal_elem(f32::NEG_INFINITY);
+    let eos_column = log_probs
+        .clone()
+        .slice([0..rows, eos..eos + 1])
+        .mask_where(empty, model_eos);
+    log_probs.slice_assign([0..rows, eos..eos + 1], eos_column)
 }
 
 #[cfg(test)]

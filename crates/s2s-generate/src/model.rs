@@ -7,7 +7,7 @@ use s2s_model::{EncoderMemory, KvCache};
 
 /// An encoder–decoder model as incremental decoding sees it: encode once, then one step at a
 /// time over a cache the caller owns and can reorder (beam search) or shrink.
-pub trait Seq2Seq<B: Backend> {
+pub trait IncrementalDecoder<B: Backend> {
     /// What the decoder reads from the source at every step.
     type Memory: Clone;
     /// The decoder's state between steps.
@@ -20,9 +20,13 @@ pub trait Seq2Seq<B: Backend> {
     fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Self::Memory;
 
     /// Rows `rows` of `memory` (repeats allowed: one row per beam or sample).
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`, indices into `memory`'s batch
     fn select_memory(&self, memory: &Self::Memory, rows: Tensor<B, 1, Int>) -> Self::Memory;
 
-    /// An empty cache for `memory`'s batch, holding up to `capacity` target positions.
+    /// An empty cache for `memory`'s batch, holding up to `capacity` target positions (tokens
+    /// fed, `<s>` included).
     fn init_cache(&self, memory: &Self::Memory, capacity: usize) -> Self::Cache;
 
     /// Feeds one token per row (`<s>` first) and returns the logits of the next position.
@@ -36,10 +40,14 @@ pub trait Seq2Seq<B: Backend> {
         cache: &mut Self::Cache,
     ) -> Tensor<B, 2>;
 
-    /// Row `i` of the cache becomes row `rows[i]` (beams follow their parents).
+    /// Row `i` of the cache becomes row `rows[i]` (beams follow their parents); a shorter
+    /// `rows` drops finished rows.
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`, indices into the cache's batch
     fn reorder_cache(&self, cache: &mut Self::Cache, rows: Tensor<B, 1, Int>);
 
-    /// Longest target prefix (with `<s>`) the model can decode.
+    /// Longest target prefix (with `<s>`) the model can decode, in tokens.
     fn max_target_positions(&self) -> usize;
 }
 
@@ -50,7 +58,7 @@ fn last_position<B: Backend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
         .reshape([batch_size, vocab_size])
 }
 
-impl<B: Backend> Seq2Seq<B> for s2s_model::Seq2Seq<B> {
+impl<B: Backend> IncrementalDecoder<B> for s2s_model::Seq2Seq<B> {
     type Memory = EncoderMemory<B>;
     type Cache = KvCache<B>;
 
@@ -98,7 +106,7 @@ impl<B: Backend> Seq2Seq<B> for s2s_model::Seq2Seq<B> {
 #[derive(Debug, Clone, Copy)]
 pub struct Recompute<'a, B: Backend>(pub &'a s2s_model::Seq2Seq<B>);
 
-impl<B: Backend> Seq2Seq<B> for Recompute<'_, B> {
+impl<B: Backend> IncrementalDecoder<B> for Recompute<'_, B> {
     type Memory = EncoderMemory<B>;
     /// The prefix fed so far, `[batch_size, len]`.
     type Cache = Option<Tensor<B, 2, Int>>;

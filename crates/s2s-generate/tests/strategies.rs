@@ -7,7 +7,8 @@ use burn::tensor::activation::log_softmax;
 use proptest::prelude::*;
 use s2s_generate::GenerationSettings;
 use s2s_generate::{
-    generate, DecodeStrategy, GenerateError, GenerationConfig, Hypothesis, Recompute, Seq2Seq,
+    generate, DecodeStrategy, GenerateError, GenerationConfig, Hypothesis, IncrementalDecoder,
+    Recompute,
 };
 use s2s_model::{special, EncoderMemory, KvCache, ModelConfig, StackConfig, VocabSizes};
 
@@ -71,7 +72,7 @@ fn sample(top_k: usize, top_p: f64, seed: u64, n: usize) -> DecodeStrategy {
     }
 }
 
-fn run<M: Seq2Seq<B>>(
+fn run<M: IncrementalDecoder<B>>(
     model: &M,
     sources: &[Vec<u32>],
     config: &GenerationConfig,
@@ -445,17 +446,17 @@ struct Skewed<'a> {
     nan_from: Option<usize>,
 }
 
-impl Seq2Seq<B> for Skewed<'_> {
+impl IncrementalDecoder<B> for Skewed<'_> {
     type Memory = EncoderMemory<B>;
     type Cache = KvCache<B>;
     fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
-        Seq2Seq::encode(self.model, s, m)
+        IncrementalDecoder::encode(self.model, s, m)
     }
     fn select_memory(&self, m: &EncoderMemory<B>, rows: Tensor<B, 1, Int>) -> EncoderMemory<B> {
         m.select(rows)
     }
     fn init_cache(&self, m: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
-        Seq2Seq::init_cache(self.model, m, capacity)
+        IncrementalDecoder::init_cache(self.model, m, capacity)
     }
     fn decode_step(
         &self,
@@ -463,7 +464,7 @@ impl Seq2Seq<B> for Skewed<'_> {
         memory: &EncoderMemory<B>,
         cache: &mut KvCache<B>,
     ) -> Tensor<B, 2> {
-        let logits = Seq2Seq::decode_step(self.model, tokens, memory, cache);
+        let logits = IncrementalDecoder::decode_step(self.model, tokens, memory, cache);
         // the position being predicted, 1-based
         let position = cache.len();
         let [rows, vocab] = logits.dims();
@@ -481,7 +482,7 @@ impl Seq2Seq<B> for Skewed<'_> {
         cache.reorder(rows);
     }
     fn max_target_positions(&self) -> usize {
-        Seq2Seq::max_target_positions(self.model)
+        IncrementalDecoder::max_target_positions(self.model)
     }
 }
 

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use s2s_data::Seq2SeqTokenizer;
 use s2s_eval::{BleuStats, ChrfStats, EvalError};
-use s2s_generate::{DecodeStrategy, GenerationConfig, Seq2Seq as Decodable};
+use s2s_generate::{DecodeStrategy, GenerationConfig, IncrementalDecoder};
 
 use crate::{best_texts, translate_ids, InferError};
 
@@ -42,7 +42,7 @@ impl Scores {
     ///
     /// # Errors
     /// As [`translate_ids`].
-    pub fn of_rows<B: Backend, M: Decodable<B>>(
+    pub fn of_rows<B: Backend, M: IncrementalDecoder<B>>(
         model: &M,
         tokenizer: &Seq2SeqTokenizer,
         rows: &[(Vec<u32>, String)],

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use s2s_data::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};
-use s2s_generate::{GenerationConfig, Hypothesis, Seq2Seq as Decodable};
+use s2s_generate::{GenerationConfig, Hypothesis, IncrementalDecoder};
 use serde::Serialize;
 
 use crate::InferError;
@@ -67,7 +67,7 @@ pub fn detokenize(
 ///
 /// # Errors
 /// As [`source_ids`] and [`translate_ids`].
-pub fn translate<B: Backend, M: Decodable<B>>(
+pub fn translate<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     tokenizers: &TokenizerPair,
     sentences: &[String],
@@ -97,7 +97,7 @@ pub fn translate<B: Backend, M: Decodable<B>>(
 /// # Errors
 /// [`InferError::Generate`] when decoding fails (e.g. non-finite scores);
 /// [`InferError::Data`] when the target tokenizer cannot decode an id.
-pub fn translate_ids<B: Backend, M: Decodable<B>>(
+pub fn translate_ids<B: Backend, M: IncrementalDecoder<B>>(
     model: &M,
     tokenizer: &Seq2SeqTokenizer,
     sources: &[Vec<u32>],

@@ -8,7 +8,14 @@
 
 use burn::prelude::*;
 
-use crate::decoder::MemoryKeyValue;
+/// Cross-attention keys and values of one layer, projected once from the encoder memory.
+#[derive(Clone, Debug)]
+pub struct MemoryKeyValue<B: Backend> {
+    /// `[batch_size, n_heads, src_len, d_head]`
+    pub key: Tensor<B, 4>,
+    /// `[batch_size, n_heads, src_len, d_head]`
+    pub value: Tensor<B, 4>,
+}
 
 /// The encoded source as the decoder consumes it at every step.
 #[derive(Clone, Debug)]

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use crate::attention::{
     causal_mask, key_padding_mask, MultiHeadAttention, MultiHeadAttentionConfig,
 };
-use crate::cache::{EncoderMemory, KvCache};
+use crate::cache::{EncoderMemory, KvCache, MemoryKeyValue};
 use crate::config::Activation;
 use crate::feedforward::{FeedForward, FeedForwardConfig};
 
@@ -77,15 +77,6 @@ impl TransformerDecoderConfig {
 pub struct TransformerDecoder<B: Backend> {
     pub layers: Vec<DecoderLayer<B>>,
     pub final_norm: Option<LayerNorm<B>>,
-}
-
-/// Cross-attention keys and values of one layer, projected once from the encoder memory.
-#[derive(Clone, Debug)]
-pub struct MemoryKeyValue<B: Backend> {
-    /// `[batch_size, n_heads, src_len, d_head]`
-    pub key: Tensor<B, 4>,
-    /// `[batch_size, n_heads, src_len, d_head]`
-    pub value: Tensor<B, 4>,
 }
 
 /// One decoder layer.

@@ -20,7 +20,7 @@ pub mod seq2seq;
 
 pub use batch::{special, Seq2SeqBatch};
 pub use bert::{mean_pool, BertConfig, BertEncoder, BertError};
-pub use cache::{EncoderMemory, KvCache};
+pub use cache::{EncoderMemory, KvCache, MemoryKeyValue};
 pub use config::{
     Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
     VocabSizes,

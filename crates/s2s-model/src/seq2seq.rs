@@ -4,7 +4,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::adapter::{Adapter, AdapterModuleConfig};
-use crate::batch::{special, Seq2SeqBatch};
+use crate::batch::Seq2SeqBatch;
 use crate::bert::{BertConfig, BertEncoder};
 use crate::cache::{EncoderMemory, KvCache};
 use crate::config::{ConfigError, ModelConfig, VocabSizes};
@@ -351,56 +351,6 @@ impl<B: Backend> Seq2Seq<B> {
         let x = self.target_embedding.forward(tokens, cache.len());
         let h = self.decoder.forward_step(x, memory, cache);
         self.project_with(h, memory)
-    }
-
-    /// Greedy decoding from `<s>` until every row has produced `</s>` or `max_new_tokens`
-    /// tokens, **recomputing the whole target prefix at every step** (O(length²)). This is the
-    /// reference the KV-cached decoder of s2s-generate is tested and benchmarked against; serve
-    /// with s2s-generate. Returned ids exclude `<s>` and `</s>`.
-    ///
-    /// # Shapes
-    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]`
-    pub fn greedy_decode_uncached(
-        &self,
-        source: Tensor<B, 2, Int>,
-        pad_mask: Tensor<B, 2, Bool>,
-        max_new_tokens: usize,
-    ) -> Vec<Vec<u32>> {
-        let [batch_size, _src_len] = source.dims();
-        let device = source.device();
-        let memory = self.encode_memory(source, pad_mask);
-        let max_new_tokens = max_new_tokens.min(self.max_target_positions());
-        let mut tokens = Tensor::<B, 2, Int>::full([batch_size, 1], special::BOS as i64, &device);
-        let mut out = vec![Vec::new(); batch_size];
-        let mut finished = vec![false; batch_size];
-        for _ in 0..max_new_tokens {
-            let logits = self.decode_prefix(tokens.clone(), &memory);
-            let [_, len, vocab_size] = logits.dims();
-            let next = logits
-                .slice([0..batch_size, len - 1..len, 0..vocab_size])
-                .argmax(2)
-                .reshape([batch_size, 1]);
-            let ids: Vec<i64> = next
-                .to_data()
-                .convert::<i64>()
-                .into_vec()
-                .unwrap_or_default();
-            for (row, &id) in ids.iter().enumerate() {
-                if finished[row] {
-                    continue;
-                }
-                if id == special::EOS as i64 {
-                    finished[row] = true;
-                } else {
-                    out[row].push(id as u32);
-                }
-            }
-            if finished.iter().all(|&f| f) {
-                break;
-            }
-            tokens = Tensor::cat(vec![tokens, next], 1);
-        }
-        out
     }
 
     /// Full causal decoding of a target prefix against projected memory (no cache): the logits
