@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use s2s_infer::RunDir;
 
 use crate::chart::{Figure, LinePanel, Panels};
 
@@ -82,15 +83,20 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         }
     }
     for (epoch, path) in epochs(&dir.join("valid")) {
-        for (name, map) in [
-            ("Loss.log", &mut run.valid_loss),
-            ("Perplexity.log", &mut run.valid_perplexity),
-        ] {
-            let file = path.join(name);
-            if file.is_file() {
-                if let Some(v) = weighted_mean(&read_log(&file)?) {
-                    map.insert(epoch, v);
-                }
+        // Loss.log: each batch's token-weighted loss and its target tokens, so the
+        // count-weighted mean is the epoch's exact value.
+        let loss = path.join("Loss.log");
+        if loss.is_file() {
+            if let Some(v) = weighted_mean(&read_log(&loss)?) {
+                run.valid_loss.insert(epoch, v);
+            }
+        }
+        // Perplexity.log: burn's running epoch perplexity (exp of the summed NLL over the summed
+        // tokens so far), so the last line is the epoch's exact value, as for BLEU.
+        let perplexity = path.join("Perplexity.log");
+        if perplexity.is_file() {
+            if let Some(&(v, _)) = read_log(&perplexity)?.last() {
+                run.valid_perplexity.insert(epoch, v);
             }
         }
         let bleu = path.join("BLEU.log");
@@ -106,20 +112,15 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
             dir.display()
         );
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("report.json")) {
-        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) {
-            run.seconds = report["seconds"].as_f64();
-            run.parameters = report["parameters"].as_u64();
-        }
+    // Both optional: a run still training has no report, and an older run's config may not
+    // read back; the curves are shown without them.
+    let files = RunDir::new(dir);
+    if let Ok(Some(report)) = files.report() {
+        run.seconds = Some(report.seconds);
+        run.parameters = u64::try_from(report.parameters).ok();
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) {
-        if let Ok(config) = toml::from_str::<toml::Value>(&text) {
-            run.backend = config
-                .get("training")
-                .and_then(|t| t.get("backend"))
-                .and_then(|b| b.as_str())
-                .map(str::to_string);
-        }
+    if let Ok(config) = files.config() {
+        run.backend = Some(config.training.backend.to_string());
     }
     Ok(run)
 }
@@ -279,12 +280,17 @@ mod tests {
         write(d, "train/epoch-2/Loss.log", "4.0,32\n");
         // Validation loss: count-weighted mean (the last batch is smaller).
         write(d, "valid/epoch-1/Loss.log", "5.0,64\n6.5,16\n");
-        write(d, "valid/epoch-1/Perplexity.log", "100.0,64\n200.0,16\n");
+        // Perplexity: a running value over the tokens so far, so the last line is the epoch's.
+        write(d, "valid/epoch-1/Perplexity.log", "100.0,64\n120.0,80\n");
         // BLEU: a running corpus score, so the last line is the epoch's value.
         write(d, "valid/epoch-1/BLEU.log", "1.5,64\n2.25,80\n");
         write(d, "valid/epoch-2/Loss.log", "4.5,80\n");
         write(d, "report.json", r#"{"seconds": 12.5, "parameters": 1234}"#);
-        write(d, "config.toml", "[training]\nbackend = \"flex\"\n");
+        write(
+            d,
+            "config.toml",
+            "[data]\ncorpus = \"bible-en-fr\"\n[training]\nbackend = \"flex\"\n",
+        );
         let run = load(d, "a".into()).unwrap();
         assert_eq!(run.train_loss, vec![6.0, 5.0, 4.0]);
         assert_eq!(run.valid_loss[&1], (5.0 * 64.0 + 6.5 * 16.0) / 80.0);

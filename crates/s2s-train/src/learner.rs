@@ -14,7 +14,7 @@ use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::metric::{LearningRateMetric, PerplexityMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use s2s_data::{EpochBatches, EpochLoader};
 use s2s_infer::{ExperimentConfig, RunDir, RunRecorder};
@@ -22,6 +22,7 @@ use s2s_model::{special, Seq2Seq};
 
 use crate::checkpoint::CheckpointRef;
 use crate::logger::ResumedFileLogger;
+use crate::metrics::{TokenAccuracyMetric, TokenLossMetric};
 use crate::optim::EncoderLrOptimizer;
 use crate::strategy::{Outcome, RunStrategy};
 use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
@@ -92,9 +93,11 @@ pub(crate) fn launch<B: AutodiffBackend>(
     // (report.md, and the CLI's closing lines) says what was trained and how well.
     let mut training = SupervisedTraining::new(run.path(), train_loader, valid_loader)
         .with_metric_logger(ResumedFileLogger::new(run.path(), phase.start))
+        // Loss and accuracy weighted by target tokens, so that the epoch values shown and
+        // logged are the report's exact ones (crate::metrics).
         .metrics((
-            LossMetric::new(),
-            AccuracyMetric::new().with_pad_token(special::PAD as usize),
+            TokenLossMetric::new(),
+            TokenAccuracyMetric::new(),
             PerplexityMetric::new().with_pad_token(special::PAD as usize),
         ))
         .metric_train_numeric(LearningRateMetric::new())
@@ -103,7 +106,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
             ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
                 .add(MetricCheckpointingStrategy::new(
-                    &LossMetric::<B>::new(),
+                    &TokenLossMetric::<B>::new(),
                     Aggregate::Mean,
                     Direction::Lowest,
                     Split::Valid,

@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod learner;
 pub mod lock;
 pub mod logger;
+pub mod metrics;
 pub mod optim;
 pub mod prepare;
 pub mod renderer;

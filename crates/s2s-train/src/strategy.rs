@@ -22,6 +22,7 @@ use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{AsyncCheckpointer, FileCheckpointer};
+use burn::train::metric::store::EventStoreClient;
 use burn::train::{
     EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
     LearningCheckpointer, LearningComponentsMarker, LearningResult, SupervisedLearningStrategy,
@@ -105,6 +106,82 @@ impl<B: AutodiffBackend> RunStrategy<B> {
         )
     }
 
+    /// The batches of `epoch` after the first `skip` (done before a resume): one optimizer
+    /// step per `grad_accumulation` batches, the backend reseeded per batch, a step checkpoint
+    /// when due or stopped. Returns how the epoch ended early, if it did.
+    fn train_epoch(
+        &self,
+        state: &mut EpochState<'_, B>,
+        epoch: usize,
+        skip: usize,
+        global: &Progress,
+    ) -> Option<Outcome> {
+        let EpochState {
+            learner,
+            processor,
+            step_checkpointer,
+            store,
+            interrupter,
+        } = state;
+        let per_epoch = self.batches.batches_per_epoch();
+        let total_items = self.batches.num_items();
+        let accumulation = self.grad_accumulation.max(1);
+        let plan = self.batches.plan(epoch);
+        let mut done: usize = plan.iter().take(skip).map(Vec::len).sum();
+        let mut accumulator = GradientsAccumulator::new();
+        let mut pending = 0;
+        for (index, indices) in plan.iter().enumerate().skip(skip) {
+            let step = (epoch - 1) * per_epoch + index + 1;
+            B::seed(&self.device, step_seed(self.seed, step));
+            learner.lr_step();
+            let batch = self.batches.batch::<B>(indices, &self.device);
+            let output = learner.train_step(batch);
+            let loss = output.item.loss.clone().into_scalar().elem::<f64>();
+            if !loss.is_finite() {
+                return Some(Outcome::NonFiniteLoss { epoch, step, loss });
+            }
+            if accumulation > 1 {
+                accumulator.accumulate(&learner.model(), output.grads);
+                pending += 1;
+                if pending >= accumulation {
+                    learner.optimizer_step(accumulator.grads());
+                    pending = 0;
+                }
+            } else {
+                learner.optimizer_step(output.grads);
+            }
+            done += indices.len();
+            processor.process_train(LearnerEvent::ProcessedItem(TrainingItem::new(
+                output.item,
+                Progress {
+                    items_processed: done,
+                    items_total: total_items,
+                },
+                global.clone(),
+                Some(index + 1),
+                Some(learner.lr_current()),
+            )));
+            if pending > 0 {
+                continue;
+            }
+            let stop = interrupter.should_stop();
+            let due = self.checkpoint_every_steps > 0
+                && step.is_multiple_of(self.checkpoint_every_steps)
+                && index + 1 < plan.len();
+            if stop || due {
+                // Nothing is written from non-finite weights.
+                if !all_finite(&learner.model()) {
+                    return Some(Outcome::NonFiniteWeights { epoch, step });
+                }
+                step_checkpointer.checkpoint(learner, step, store);
+                if stop {
+                    return Some(Outcome::stopped(interrupter, epoch, step));
+                }
+            }
+        }
+        None
+    }
+
     fn finish(&self, outcome: Outcome) {
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = outcome;
@@ -176,74 +253,27 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
         let store = components.event_store;
         let mut step_checkpointer = self.step_checkpointer();
         let per_epoch = self.batches.batches_per_epoch();
-        let total_items = self.batches.num_items();
         let skip_first = self
             .resume
             .map(|c| c.next_position(per_epoch).1)
             .unwrap_or(0);
-        let accumulation = self.grad_accumulation.max(1);
 
         for epoch in start_epoch..=components.num_epochs {
             let global = Progress {
                 items_processed: epoch,
                 items_total: components.num_epochs,
             };
-            let plan = self.batches.plan(epoch);
             let skip = if epoch == start_epoch { skip_first } else { 0 };
-            let mut done: usize = plan.iter().take(skip).map(Vec::len).sum();
-            let mut accumulator = GradientsAccumulator::new();
-            let mut pending = 0;
-            for (index, indices) in plan.iter().enumerate().skip(skip) {
-                let step = (epoch - 1) * per_epoch + index + 1;
-                B::seed(&self.device, step_seed(self.seed, step));
-                learner.lr_step();
-                let batch = self.batches.batch::<B>(indices, &self.device);
-                let output = learner.train_step(batch);
-                let loss = output.item.loss.clone().into_scalar().elem::<f64>();
-                if !loss.is_finite() {
-                    self.finish(Outcome::NonFiniteLoss { epoch, step, loss });
-                    return (learner.model(), processor);
-                }
-                if accumulation > 1 {
-                    accumulator.accumulate(&learner.model(), output.grads);
-                    pending += 1;
-                    if pending >= accumulation {
-                        learner.optimizer_step(accumulator.grads());
-                        pending = 0;
-                    }
-                } else {
-                    learner.optimizer_step(output.grads);
-                }
-                done += indices.len();
-                processor.process_train(LearnerEvent::ProcessedItem(TrainingItem::new(
-                    output.item,
-                    Progress {
-                        items_processed: done,
-                        items_total: total_items,
-                    },
-                    global.clone(),
-                    Some(index + 1),
-                    Some(learner.lr_current()),
-                )));
-                if pending > 0 {
-                    continue;
-                }
-                let stop = interrupter.should_stop();
-                let due = self.checkpoint_every_steps > 0
-                    && step.is_multiple_of(self.checkpoint_every_steps)
-                    && index + 1 < plan.len();
-                if stop || due {
-                    // Nothing is written from non-finite weights.
-                    if !all_finite(&learner.model()) {
-                        self.finish(Outcome::NonFiniteWeights { epoch, step });
-                        return (learner.model(), processor);
-                    }
-                    step_checkpointer.checkpoint(&learner, step, &store);
-                    if stop {
-                        self.finish(Outcome::stopped(&interrupter, epoch, step));
-                        return (learner.model(), processor);
-                    }
-                }
+            let mut state = EpochState {
+                learner: &mut learner,
+                processor: &mut processor,
+                step_checkpointer: &mut step_checkpointer,
+                store: &store,
+                interrupter: &interrupter,
+            };
+            if let Some(outcome) = self.train_epoch(&mut state, epoch, skip, &global) {
+                self.finish(outcome);
+                return (learner.model(), processor);
             }
             processor.process_train(LearnerEvent::EndEpoch(epoch));
 
@@ -266,6 +296,15 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
         self.finish(Outcome::Finished);
         (learner.model(), processor)
     }
+}
+
+/// What one epoch's batches update.
+struct EpochState<'a, B: AutodiffBackend> {
+    learner: &'a mut Learner<Components<B>>,
+    processor: &'a mut SupervisedTrainingEventProcessor<Components<B>>,
+    step_checkpointer: &'a mut LearningCheckpointer<Components<B>>,
+    store: &'a Arc<EventStoreClient>,
+    interrupter: &'a Interrupter,
 }
 
 /// Validation, as burn-train's `SingleDeviceValidEpoch`, but always to its end: a stop request

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use burn::train::metric::{
-    AccuracyInput, Adaptor, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName,
-    Numeric, NumericAttributes, NumericEntry, PerplexityInput, SerializedEntry,
+    Adaptor, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes,
+    NumericEntry, PerplexityInput, SerializedEntry,
 };
 use burn::train::{ItemLazy, SequenceOutput};
 use s2s_data::{Seq2SeqBatcher, Seq2SeqTokenizer, TokenizedPair};
@@ -115,18 +115,6 @@ impl<B: Backend> ItemLazy for ValidOutput<B> {
             sequence: self.sequence.sync(),
             bleu: self.bleu,
         }
-    }
-}
-
-impl<B: Backend> Adaptor<LossInput<B>> for ValidOutputSync<SequenceOutput<B>> {
-    fn adapt(&self) -> LossInput<B> {
-        self.sequence.adapt()
-    }
-}
-
-impl<B: Backend> Adaptor<AccuracyInput<B>> for ValidOutputSync<SequenceOutput<B>> {
-    fn adapt(&self) -> AccuracyInput<B> {
-        self.sequence.adapt()
     }
 }
 
