@@ -241,7 +241,9 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let mut rows = Vec::new();
+    let bar = crate::common::progress_bar(columns.len(), "backends");
     for &column in &columns {
+        bar.set_message(format!("benchmarking {column}"));
         tracing::info!("benchmarking {column}");
         let started = Instant::now();
         let outcome = match column {
@@ -270,11 +272,13 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
             },
         };
         tracing::info!("{column} done in {:.0} s", started.elapsed().as_secs_f64());
+        bar.inc(1);
         rows.push(Row {
             backend: column.to_string(),
             outcome,
         });
     }
+    bar.finish_and_clear();
     let report = Report {
         config: config_path.display().to_string(),
         options,

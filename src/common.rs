@@ -152,14 +152,23 @@ impl InferTask for TranslateTask<'_> {
     type Output = Vec<Vec<Translation>>;
     fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<Self::Output> {
         let (tokenizers, model) = self.run.load_model::<B>(self.config, &device)?;
-        Ok(s2s_infer::translate(
+        let lines = self
+            .sentences
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .count();
+        let bar = progress_bar(lines, "translating");
+        let translations = s2s_infer::translate_with_progress(
             &model,
             &tokenizers,
             self.sentences,
             self.config.data.max_source_len,
             self.generation,
             &device,
-        )?)
+            &mut |n| bar.inc(n as u64),
+        )?;
+        bar.finish_and_clear();
+        Ok(translations)
     }
 }
 
@@ -179,4 +188,17 @@ pub fn translate_lines(
         generation,
     };
     dispatch_infer(kind, task)
+}
+
+/// A progress bar with ETA on stderr over `total` items (hidden when stderr is not a terminal,
+/// so logs and tests see nothing of it).
+pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} {bar:30} {pos}/{len} [{elapsed} elapsed, ETA {eta}]",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
 }

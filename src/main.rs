@@ -318,7 +318,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_logging(None, true)?;
             let dir = data_dir.unwrap_or_else(s2s_data::data_dir);
-            let path = s2s_data::prepare_named(&name, &dir)?;
+            let spinner = indicatif::ProgressBar::new_spinner()
+                .with_message(format!("preparing {name} (fetching, checking, splitting)"));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let prepared = s2s_data::prepare_named(&name, &dir);
+            spinner.finish_and_clear();
+            let path = prepared?;
             println!("{name} is ready in {}", path.display());
             Ok(())
         }

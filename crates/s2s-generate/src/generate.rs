@@ -30,6 +30,21 @@ pub fn generate<B: Backend, M: IncrementalDecoder<B>>(
     config: &GenerationConfig,
     device: &B::Device,
 ) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
+    generate_with_progress(model, sources, config, device, &mut |_| {})
+}
+
+/// [`generate()`], calling `progress(n)` after each batch with the number of sources it
+/// finished (for a progress bar; the results are the same).
+///
+/// # Errors
+/// As [`generate()`].
+pub fn generate_with_progress<B: Backend, M: IncrementalDecoder<B>>(
+    model: &M,
+    sources: &[Vec<u32>],
+    config: &GenerationConfig,
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
     config.validate()?;
     let available = model.max_target_positions();
     if config.max_new_tokens > available {
@@ -53,6 +68,7 @@ pub fn generate<B: Backend, M: IncrementalDecoder<B>>(
         for (&index, hyps) in chunk.iter().zip(results) {
             out[index] = hyps;
         }
+        progress(chunk.len());
     }
     Ok(out)
 }

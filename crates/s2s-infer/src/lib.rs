@@ -23,7 +23,10 @@ pub use recorder::{without_panic, AtomicRecorder};
 pub use report::{Sample, TrainReport};
 pub use run_dir::RunDir;
 pub use score::{describe, Scores};
-pub use translate::{best_texts, detokenize, source_ids, translate, translate_ids, Translation};
+pub use translate::{
+    best_texts, detokenize, source_ids, translate, translate_ids, translate_with_progress,
+    Translation,
+};
 
 use std::path::PathBuf;
 

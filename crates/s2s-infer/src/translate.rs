@@ -75,6 +75,31 @@ pub fn translate<B: Backend, M: IncrementalDecoder<B>>(
     config: &GenerationConfig,
     device: &B::Device,
 ) -> Result<Vec<Vec<Translation>>, InferError> {
+    translate_with_progress(
+        model,
+        tokenizers,
+        sentences,
+        max_source_len,
+        config,
+        device,
+        &mut |_| {},
+    )
+}
+
+/// [`translate()`], calling `progress(n)` each time `n` more non-blank lines are translated
+/// (for a progress bar; the translations are the same).
+///
+/// # Errors
+/// As [`translate()`].
+pub fn translate_with_progress<B: Backend, M: IncrementalDecoder<B>>(
+    model: &M,
+    tokenizers: &TokenizerPair,
+    sentences: &[String],
+    max_source_len: usize,
+    config: &GenerationConfig,
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<Translation>>, InferError> {
     let mut out = vec![Vec::new(); sentences.len()];
     let mut lines = Vec::new();
     let mut sources = Vec::new();
@@ -84,7 +109,14 @@ pub fn translate<B: Backend, M: IncrementalDecoder<B>>(
             sources.push(source_ids(&tokenizers.source, sentence, max_source_len)?);
         }
     }
-    let translated = translate_ids(model, &tokenizers.target, &sources, config, device)?;
+    let translated = translate_ids_with_progress(
+        model,
+        &tokenizers.target,
+        &sources,
+        config,
+        device,
+        progress,
+    )?;
     for (index, translations) in lines.into_iter().zip(translated) {
         out[index] = translations;
     }
@@ -104,7 +136,18 @@ pub fn translate_ids<B: Backend, M: IncrementalDecoder<B>>(
     config: &GenerationConfig,
     device: &B::Device,
 ) -> Result<Vec<Vec<Translation>>, InferError> {
-    s2s_generate::generate(model, sources, config, device)?
+    translate_ids_with_progress(model, tokenizer, sources, config, device, &mut |_| {})
+}
+
+fn translate_ids_with_progress<B: Backend, M: IncrementalDecoder<B>>(
+    model: &M,
+    tokenizer: &Seq2SeqTokenizer,
+    sources: &[Vec<u32>],
+    config: &GenerationConfig,
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<Translation>>, InferError> {
+    s2s_generate::generate_with_progress(model, sources, config, device, progress)?
         .into_iter()
         .map(|hyps| detokenize(tokenizer, hyps))
         .collect()

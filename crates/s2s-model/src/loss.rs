@@ -20,10 +20,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::IndexingUpdateOp;
 
-use crate::batch::{special, Seq2SeqBatch};
-use crate::seq2seq::Seq2Seq;
+use crate::batch::special;
 
-/// What [`Seq2Seq::forward_loss_fused`] produces.
+/// What [`crate::Seq2Seq::forward_loss_fused`] produces.
 #[derive(Debug, Clone)]
 pub struct FusedLossOutput<B: AutodiffBackend> {
     /// Call `.backward()` on this: its gradient is the loss's gradient (its value is not the
@@ -37,44 +36,6 @@ pub struct FusedLossOutput<B: AutodiffBackend> {
     pub logits: Tensor<B, 3>,
     /// `[batch_size, tgt_len]`, `<pad>` where ignored.
     pub labels: Tensor<B, 2, Int>,
-}
-
-impl<B: AutodiffBackend> Seq2Seq<B> {
-    /// The teacher-forced training loss of [`Seq2Seq::forward_loss`] (same value, same
-    /// gradients up to float rounding) with the output projection and the cross-entropy fused
-    /// on the inner backend; see the module docs.
-    pub fn forward_loss_fused(&self, batch: Seq2SeqBatch<B>) -> FusedLossOutput<B> {
-        let memory = self.encode(batch.source.clone(), batch.source_pad_mask.clone());
-        let h = self.decode_states(batch.target_input.clone(), memory, batch.source_pad_mask);
-        let projection = self.output_projection();
-        let fused = fused_cross_entropy(
-            h.clone().inner(),
-            projection.clone().inner(),
-            batch.target_labels.clone().inner(),
-            self.label_smoothing(),
-        );
-        let surrogate = dot(h, Tensor::from_inner(fused.grad_states))
-            + dot(projection, Tensor::from_inner(fused.grad_projection));
-        FusedLossOutput {
-            surrogate,
-            loss: Tensor::from_inner(fused.loss),
-            nll: Tensor::from_inner(fused.nll),
-            logits: Tensor::from_inner(fused.logits),
-            labels: batch.target_labels,
-        }
-    }
-}
-
-/// `Σ a·c` as a `[1, n]·[n, 1]` matrix product, whose backward pass gives `∂/∂a = c`.
-///
-/// Not `(a * c).sum()`: burn-tch 0.21 computes an element-wise product in place in whichever
-/// operand's storage looks unshared, and a transposed view of a parameter (the tied embedding
-/// as the projection) passes that check, so `c * Wᵀ` wrote the product into the embedding
-/// weights (caught by the backend parity test; docs/performance.md). A matrix product always
-/// writes a new tensor.
-fn dot<B: Backend, const D: usize>(a: Tensor<B, D>, c: Tensor<B, D>) -> Tensor<B, 1> {
-    let n = a.shape().num_elements();
-    a.reshape([1, n]).matmul(c.reshape([n, 1])).reshape([1])
 }
 
 /// Token-level cross-entropy averaged over non-pad labels (so padding never changes the loss),

@@ -2,6 +2,7 @@
 
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 
 use crate::adapter::{Adapter, AdapterModuleConfig};
 use crate::batch::Seq2SeqBatch;
@@ -11,7 +12,7 @@ use crate::config::{ConfigError, ModelConfig, VocabSizes};
 use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
 use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
 use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
-use crate::loss::sequence_cross_entropy;
+use crate::loss::{fused_cross_entropy, sequence_cross_entropy, FusedLossOutput};
 
 impl ModelConfig {
     /// Validates the configuration, then builds the model with a Transformer encoder trained
@@ -385,4 +386,42 @@ impl<B: Backend> Seq2Seq<B> {
             labels: batch.target_labels,
         }
     }
+}
+
+impl<B: AutodiffBackend> Seq2Seq<B> {
+    /// The teacher-forced training loss of [`Seq2Seq::forward_loss`] (same value, same
+    /// gradients up to float rounding) with the output projection and the cross-entropy fused
+    /// on the inner backend; see the module docs.
+    pub fn forward_loss_fused(&self, batch: Seq2SeqBatch<B>) -> FusedLossOutput<B> {
+        let memory = self.encode(batch.source.clone(), batch.source_pad_mask.clone());
+        let h = self.decode_states(batch.target_input.clone(), memory, batch.source_pad_mask);
+        let projection = self.output_projection();
+        let fused = fused_cross_entropy(
+            h.clone().inner(),
+            projection.clone().inner(),
+            batch.target_labels.clone().inner(),
+            self.label_smoothing(),
+        );
+        let surrogate = dot(h, Tensor::from_inner(fused.grad_states))
+            + dot(projection, Tensor::from_inner(fused.grad_projection));
+        FusedLossOutput {
+            surrogate,
+            loss: Tensor::from_inner(fused.loss),
+            nll: Tensor::from_inner(fused.nll),
+            logits: Tensor::from_inner(fused.logits),
+            labels: batch.target_labels,
+        }
+    }
+}
+
+/// `Σ a·c` as a `[1, n]·[n, 1]` matrix product, whose backward pass gives `∂/∂a = c`.
+///
+/// Not `(a * c).sum()`: burn-tch 0.21 computes an element-wise product in place in whichever
+/// operand's storage looks unshared, and a transposed view of a parameter (the tied embedding
+/// as the projection) passes that check, so `c * Wᵀ` wrote the product into the embedding
+/// weights (caught by the backend parity test; docs/performance.md). A matrix product always
+/// writes a new tensor.
+fn dot<B: Backend, const D: usize>(a: Tensor<B, D>, c: Tensor<B, D>) -> Tensor<B, 1> {
+    let n = a.shape().num_elements();
+    a.reshape([1, n]).matmul(c.reshape([n, 1])).reshape([1])
 }
