@@ -127,7 +127,6 @@ fn parse_command(line: &str) -> Option<(Vec<String>, Option<String>)> {
 }
 
 /// Every `s2s` command in the fenced code blocks of README.md and docs/**/*.md, in order.
-/// A line ending in `\` continues; an indented `[--flag …]` line continues a synopsis.
 fn doc_commands() -> Vec<DocCommand> {
     let mut files = vec![root().join("README.md")];
     let mut dirs = vec![root().join("docs")];
@@ -145,50 +144,70 @@ fn doc_commands() -> Vec<DocCommand> {
             }
         }
     }
-    let mut commands: Vec<DocCommand> = Vec::new();
+    let mut commands = Vec::new();
     for file in files {
         let name = file.strip_prefix(root()).unwrap().display().to_string();
         let body = std::fs::read_to_string(&file).unwrap();
-        let mut fenced = false;
-        let mut pending = String::new();
-        let mut start = 0;
-        for (i, line) in body.lines().enumerate() {
-            if line.trim_start().starts_with("```") {
-                fenced = !fenced;
-                continue;
+        commands.extend(fenced_commands(&name, body.lines().enumerate()));
+    }
+    commands
+}
+
+/// The `s2s` commands in the fenced code blocks of `lines` (numbered from 0) of file `name`.
+/// A line ending in `\` continues; an indented `[--flag …]` line continues a synopsis.
+fn fenced_commands<'a>(
+    name: &str,
+    lines: impl Iterator<Item = (usize, &'a str)>,
+) -> Vec<DocCommand> {
+    let mut commands: Vec<DocCommand> = Vec::new();
+    let mut fenced = false;
+    let mut pending = String::new();
+    let mut start = 0;
+    for (i, line) in lines {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            continue;
+        }
+        if pending.is_empty() {
+            start = i + 1;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let whole = std::mem::take(&mut pending);
+        let trimmed = whole.trim_start();
+        if trimmed.starts_with('[') && whole.starts_with(' ') {
+            if let Some(last) = commands.last_mut().filter(|c| c.synopsis) {
+                last.args.extend(shell_words(trimmed));
             }
-            if !fenced {
-                continue;
-            }
-            if pending.is_empty() {
-                start = i + 1;
-            }
-            if let Some(head) = line.strip_suffix('\\') {
-                pending.push_str(head);
-                pending.push(' ');
-                continue;
-            }
-            pending.push_str(line);
-            let whole = std::mem::take(&mut pending);
-            let trimmed = whole.trim_start();
-            if trimmed.starts_with('[') && whole.starts_with(' ') {
-                if let Some(last) = commands.last_mut().filter(|c| c.synopsis) {
-                    last.args.extend(shell_words(trimmed));
-                }
-                continue;
-            }
-            if let Some((args, stdin)) = parse_command(&whole) {
-                let synopsis = args.iter().any(|a| a.contains('<') || a.contains('['));
-                commands.push(DocCommand {
-                    place: format!("{name}:{start}"),
-                    args,
-                    stdin,
-                    synopsis,
-                });
-            }
+            continue;
+        }
+        if let Some((args, stdin)) = parse_command(&whole) {
+            let synopsis = args.iter().any(|a| a.contains('<') || a.contains('['));
+            commands.push(DocCommand {
+                place: format!("{name}:{start}"),
+                args,
+                stdin,
+                synopsis,
+            });
         }
     }
     commands
+}
+
+/// The long flags a synopsis names: `--run` in `--run <dir>`, `--format` in
+/// `[--format text|jsonl]`.
+fn synopsis_flags(args: &[String]) -> Vec<&str> {
+    args.iter()
+        .map(|a| a.trim_start_matches('[').trim_end_matches(']'))
+        .filter(|a| a.starts_with("--"))
+        .collect()
 }
 
 /// Commands not run here, each with its reason; their flags are still checked against
@@ -209,16 +228,27 @@ fn not_run(args: &[String]) -> Option<&'static str> {
     }
 }
 
-/// The long flags a subcommand's `--help` lists.
-fn help_flags(subcommand: &[String], cwd: &Path) -> Vec<String> {
+/// `s2s {subcommand} --help`.
+fn help(subcommand: &[String], cwd: &Path) -> String {
     let mut args: Vec<&str> = subcommand.iter().map(String::as_str).collect();
     args.push("--help");
     let out = s2s(&args, None, cwd);
     assert_success(&out, &args.join(" "));
     text(&out.stdout)
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
-        .filter(|w| w.starts_with("--"))
-        .map(str::to_string)
+}
+
+/// The long flags a subcommand's `--help` lists: the first `--word` of each option line
+/// (clap indents those by 2 or 6 spaces, their descriptions deeper), so that a flag named
+/// inside a description, "(with --run)", is not counted.
+fn help_flags(subcommand: &[String], cwd: &Path) -> Vec<String> {
+    help(subcommand, cwd)
+        .lines()
+        .filter(|line| line.starts_with("  -") || line.starts_with("      --"))
+        .filter_map(|line| {
+            line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
+                .find(|w| w.starts_with("--"))
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -395,8 +425,7 @@ fn every_command_in_the_readme_and_the_docs_runs() {
     // Synopses (`<dir>`, `[--flag …]`): every flag they name exists.
     for command in commands.iter().filter(|c| c.synopsis) {
         let flags = help_flags(&subcommand(&command.args), cwd);
-        for flag in command.args.iter().filter(|a| a.starts_with("--")) {
-            let flag = flag.trim_end_matches(']');
+        for flag in synopsis_flags(&command.args) {
             assert!(
                 flags.iter().any(|f| f == flag),
                 "{}: `s2s {}` shows {flag}, which `--help` does not list",
