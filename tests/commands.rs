@@ -252,6 +252,19 @@ fn help_flags(subcommand: &[String], cwd: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The subcommands a (sub)command's `--help` lists under "Commands:", without `help`.
+fn help_commands(subcommand: &[String], cwd: &Path) -> Vec<String> {
+    help(subcommand, cwd)
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 /// Words naming the subcommand: `["bench", "decode"]`, `["data", "prepare"]`, `["eval"]`.
 fn subcommand(args: &[String]) -> Vec<String> {
     let nested = ["bench decode", "data prepare"];
@@ -462,6 +475,119 @@ fn the_doc_extractor_reads_prompts_pipes_and_continuations() {
     assert_eq!(args, ["bench", "--config", "c.toml"]);
     assert!(parse_command("scripts/test.sh").is_none());
     assert!(parse_command("runs/<name>/model.mpk   final weights").is_none());
+}
+
+/// README.md's command summary (the code block under "## Commands") against `--help`, for
+/// every command and sub-command `s2s --help` lists: each long flag a command's `--help` lists
+/// is shown on one of the summary's lines for that command, and each flag those lines show is
+/// one its `--help` lists. `[generation flags]` stands for the flags of `s2s generate` other
+/// than --run, --input, --format and --backend, as the README says.
+#[test]
+fn the_readme_command_summary_shows_every_flag_of_help_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .lines()
+        .enumerate()
+        .skip_while(|(_, line)| *line != "## Commands")
+        .skip(1)
+        .take_while(|(_, line)| !line.starts_with("## "));
+    let summary = fenced_commands("README.md", section);
+    assert!(
+        !summary.is_empty(),
+        "README.md has no `s2s` line in a code block under \"## Commands\""
+    );
+
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    let mut parents: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(parent) = parents.pop() {
+        for name in help_commands(&parent, cwd) {
+            let mut command = parent.clone();
+            command.push(name);
+            commands.push(command.clone());
+            parents.push(command);
+        }
+    }
+    assert!(commands.len() >= 9, "{commands:?}");
+    let listed = |command: &[String]| -> Vec<String> {
+        help_flags(command, cwd)
+            .into_iter()
+            .filter(|f| f != "--help" && f != "--version")
+            .collect()
+    };
+    let generation: Vec<String> = listed(&["generate".to_string()])
+        .into_iter()
+        .filter(|f| !["--run", "--input", "--format", "--backend"].contains(&f.as_str()))
+        .collect();
+    // A summary line belongs to the longest command its words start with (`bench decode …` to
+    // `bench decode`, not `bench`).
+    let owner = |line: &DocCommand| {
+        commands
+            .iter()
+            .filter(|c| line.args.starts_with(c))
+            .max_by_key(|c| c.len())
+    };
+
+    let mut problems = Vec::new();
+    for line in summary.iter().filter(|line| owner(line).is_none()) {
+        problems.push(format!(
+            "{}: `s2s {}` is no command `s2s --help` lists",
+            line.place,
+            line.args.join(" ")
+        ));
+    }
+    for command in &commands {
+        let name = command.join(" ");
+        let listed = listed(command);
+        let lines: Vec<&DocCommand> = summary
+            .iter()
+            .filter(|line| owner(line) == Some(command))
+            .collect();
+        if lines.is_empty() {
+            // `s2s data` only groups `data prepare`: nothing to show.
+            if !listed.is_empty() || help_commands(command, cwd).is_empty() {
+                problems.push(format!("`s2s {name}` has no line in the summary"));
+            }
+            continue;
+        }
+        // (flag, where the summary shows it)
+        let mut shown: Vec<(String, String)> = Vec::new();
+        for line in &lines {
+            for flag in synopsis_flags(&line.args) {
+                shown.push((flag.to_string(), line.place.clone()));
+            }
+            if line.args.join(" ").contains("[generation flags]") {
+                for flag in &generation {
+                    let place = format!("{} (in [generation flags])", line.place);
+                    shown.push((flag.clone(), place));
+                }
+            }
+        }
+        for flag in &listed {
+            if !shown.iter().any(|(f, _)| f == flag) {
+                let places: Vec<&str> = lines.iter().map(|l| l.place.as_str()).collect();
+                problems.push(format!(
+                    "`s2s {name} --help` lists {flag}; no summary line of `s2s {name}` ({}) \
+                     shows it",
+                    places.join(", ")
+                ));
+            }
+        }
+        for (flag, place) in &shown {
+            if !listed.contains(flag) {
+                problems.push(format!(
+                    "{place}: the summary shows `s2s {name} {flag}`; `s2s {name} --help` does \
+                     not list it"
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "README.md's command summary (## Commands) has drifted from --help:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
