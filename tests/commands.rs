@@ -265,6 +265,21 @@ fn help_commands(subcommand: &[String], cwd: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Every command and sub-command `--help` lists: `["train"]`, …, `["bench", "decode"]`.
+fn every_command(cwd: &Path) -> Vec<Vec<String>> {
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    let mut parents: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(parent) = parents.pop() {
+        for name in help_commands(&parent, cwd) {
+            let mut command = parent.clone();
+            command.push(name);
+            commands.push(command.clone());
+            parents.push(command);
+        }
+    }
+    commands
+}
+
 /// Words naming the subcommand: `["bench", "decode"]`, `["data", "prepare"]`, `["eval"]`.
 fn subcommand(args: &[String]) -> Vec<String> {
     let nested = ["bench decode", "data prepare"];
@@ -499,16 +514,7 @@ fn the_readme_command_summary_shows_every_flag_of_help_and_no_other() {
         "README.md has no `s2s` line in a code block under \"## Commands\""
     );
 
-    let mut commands: Vec<Vec<String>> = Vec::new();
-    let mut parents: Vec<Vec<String>> = vec![Vec::new()];
-    while let Some(parent) = parents.pop() {
-        for name in help_commands(&parent, cwd) {
-            let mut command = parent.clone();
-            command.push(name);
-            commands.push(command.clone());
-            parents.push(command);
-        }
-    }
+    let commands = every_command(cwd);
     assert!(commands.len() >= 9, "{commands:?}");
     let listed = |command: &[String]| -> Vec<String> {
         help_flags(command, cwd)
