@@ -127,7 +127,6 @@ fn parse_command(line: &str) -> Option<(Vec<String>, Option<String>)> {
 }
 
 /// Every `s2s` command in the fenced code blocks of README.md and docs/**/*.md, in order.
-/// A line ending in `\` continues; an indented `[--flag …]` line continues a synopsis.
 fn doc_commands() -> Vec<DocCommand> {
     let mut files = vec![root().join("README.md")];
     let mut dirs = vec![root().join("docs")];
@@ -145,50 +144,70 @@ fn doc_commands() -> Vec<DocCommand> {
             }
         }
     }
-    let mut commands: Vec<DocCommand> = Vec::new();
+    let mut commands = Vec::new();
     for file in files {
         let name = file.strip_prefix(root()).unwrap().display().to_string();
         let body = std::fs::read_to_string(&file).unwrap();
-        let mut fenced = false;
-        let mut pending = String::new();
-        let mut start = 0;
-        for (i, line) in body.lines().enumerate() {
-            if line.trim_start().starts_with("```") {
-                fenced = !fenced;
-                continue;
+        commands.extend(fenced_commands(&name, body.lines().enumerate()));
+    }
+    commands
+}
+
+/// The `s2s` commands in the fenced code blocks of `lines` (numbered from 0) of file `name`.
+/// A line ending in `\` continues; an indented `[--flag …]` line continues a synopsis.
+fn fenced_commands<'a>(
+    name: &str,
+    lines: impl Iterator<Item = (usize, &'a str)>,
+) -> Vec<DocCommand> {
+    let mut commands: Vec<DocCommand> = Vec::new();
+    let mut fenced = false;
+    let mut pending = String::new();
+    let mut start = 0;
+    for (i, line) in lines {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            continue;
+        }
+        if pending.is_empty() {
+            start = i + 1;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let whole = std::mem::take(&mut pending);
+        let trimmed = whole.trim_start();
+        if trimmed.starts_with('[') && whole.starts_with(' ') {
+            if let Some(last) = commands.last_mut().filter(|c| c.synopsis) {
+                last.args.extend(shell_words(trimmed));
             }
-            if !fenced {
-                continue;
-            }
-            if pending.is_empty() {
-                start = i + 1;
-            }
-            if let Some(head) = line.strip_suffix('\\') {
-                pending.push_str(head);
-                pending.push(' ');
-                continue;
-            }
-            pending.push_str(line);
-            let whole = std::mem::take(&mut pending);
-            let trimmed = whole.trim_start();
-            if trimmed.starts_with('[') && whole.starts_with(' ') {
-                if let Some(last) = commands.last_mut().filter(|c| c.synopsis) {
-                    last.args.extend(shell_words(trimmed));
-                }
-                continue;
-            }
-            if let Some((args, stdin)) = parse_command(&whole) {
-                let synopsis = args.iter().any(|a| a.contains('<') || a.contains('['));
-                commands.push(DocCommand {
-                    place: format!("{name}:{start}"),
-                    args,
-                    stdin,
-                    synopsis,
-                });
-            }
+            continue;
+        }
+        if let Some((args, stdin)) = parse_command(&whole) {
+            let synopsis = args.iter().any(|a| a.contains('<') || a.contains('['));
+            commands.push(DocCommand {
+                place: format!("{name}:{start}"),
+                args,
+                stdin,
+                synopsis,
+            });
         }
     }
     commands
+}
+
+/// The long flags a synopsis names: `--run` in `--run <dir>`, `--format` in
+/// `[--format text|jsonl]`.
+fn synopsis_flags(args: &[String]) -> Vec<&str> {
+    args.iter()
+        .map(|a| a.trim_start_matches('[').trim_end_matches(']'))
+        .filter(|a| a.starts_with("--"))
+        .collect()
 }
 
 /// Commands not run here, each with its reason; their flags are still checked against
@@ -209,17 +228,56 @@ fn not_run(args: &[String]) -> Option<&'static str> {
     }
 }
 
-/// The long flags a subcommand's `--help` lists.
-fn help_flags(subcommand: &[String], cwd: &Path) -> Vec<String> {
+/// `s2s {subcommand} --help`.
+fn help(subcommand: &[String], cwd: &Path) -> String {
     let mut args: Vec<&str> = subcommand.iter().map(String::as_str).collect();
     args.push("--help");
     let out = s2s(&args, None, cwd);
     assert_success(&out, &args.join(" "));
     text(&out.stdout)
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
-        .filter(|w| w.starts_with("--"))
+}
+
+/// The long flags a subcommand's `--help` lists: the first `--word` of each option line
+/// (clap indents those by 2 or 6 spaces, their descriptions deeper), so that a flag named
+/// inside a description, "(with --run)", is not counted.
+fn help_flags(subcommand: &[String], cwd: &Path) -> Vec<String> {
+    help(subcommand, cwd)
+        .lines()
+        .filter(|line| line.starts_with("  -") || line.starts_with("      --"))
+        .filter_map(|line| {
+            line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
+                .find(|w| w.starts_with("--"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The subcommands a (sub)command's `--help` lists under "Commands:", without `help`.
+fn help_commands(subcommand: &[String], cwd: &Path) -> Vec<String> {
+    help(subcommand, cwd)
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
         .map(str::to_string)
         .collect()
+}
+
+/// Every command and sub-command `--help` lists: `["train"]`, …, `["bench", "decode"]`.
+fn every_command(cwd: &Path) -> Vec<Vec<String>> {
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    let mut parents: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(parent) = parents.pop() {
+        for name in help_commands(&parent, cwd) {
+            let mut command = parent.clone();
+            command.push(name);
+            commands.push(command.clone());
+            parents.push(command);
+        }
+    }
+    commands
 }
 
 /// Words naming the subcommand: `["bench", "decode"]`, `["data", "prepare"]`, `["eval"]`.
@@ -395,8 +453,7 @@ fn every_command_in_the_readme_and_the_docs_runs() {
     // Synopses (`<dir>`, `[--flag …]`): every flag they name exists.
     for command in commands.iter().filter(|c| c.synopsis) {
         let flags = help_flags(&subcommand(&command.args), cwd);
-        for flag in command.args.iter().filter(|a| a.starts_with("--")) {
-            let flag = flag.trim_end_matches(']');
+        for flag in synopsis_flags(&command.args) {
             assert!(
                 flags.iter().any(|f| f == flag),
                 "{}: `s2s {}` shows {flag}, which `--help` does not list",
@@ -433,6 +490,110 @@ fn the_doc_extractor_reads_prompts_pipes_and_continuations() {
     assert_eq!(args, ["bench", "--config", "c.toml"]);
     assert!(parse_command("scripts/test.sh").is_none());
     assert!(parse_command("runs/<name>/model.mpk   final weights").is_none());
+}
+
+/// README.md's command summary (the code block under "## Commands") against `--help`, for
+/// every command and sub-command `s2s --help` lists: each long flag a command's `--help` lists
+/// is shown on one of the summary's lines for that command, and each flag those lines show is
+/// one its `--help` lists. `[generation flags]` stands for the flags of `s2s generate` other
+/// than --run, --input, --format and --backend, as the README says.
+#[test]
+fn the_readme_command_summary_shows_every_flag_of_help_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .lines()
+        .enumerate()
+        .skip_while(|(_, line)| *line != "## Commands")
+        .skip(1)
+        .take_while(|(_, line)| !line.starts_with("## "));
+    let summary = fenced_commands("README.md", section);
+    assert!(
+        !summary.is_empty(),
+        "README.md has no `s2s` line in a code block under \"## Commands\""
+    );
+
+    let commands = every_command(cwd);
+    assert!(commands.len() >= 9, "{commands:?}");
+    let listed = |command: &[String]| -> Vec<String> {
+        help_flags(command, cwd)
+            .into_iter()
+            .filter(|f| f != "--help" && f != "--version")
+            .collect()
+    };
+    let generation: Vec<String> = listed(&["generate".to_string()])
+        .into_iter()
+        .filter(|f| !["--run", "--input", "--format", "--backend"].contains(&f.as_str()))
+        .collect();
+    // A summary line belongs to the longest command its words start with (`bench decode …` to
+    // `bench decode`, not `bench`).
+    let owner = |line: &DocCommand| {
+        commands
+            .iter()
+            .filter(|c| line.args.starts_with(c))
+            .max_by_key(|c| c.len())
+    };
+
+    let mut problems = Vec::new();
+    for line in summary.iter().filter(|line| owner(line).is_none()) {
+        problems.push(format!(
+            "{}: `s2s {}` is no command `s2s --help` lists",
+            line.place,
+            line.args.join(" ")
+        ));
+    }
+    for command in &commands {
+        let name = command.join(" ");
+        let listed = listed(command);
+        let lines: Vec<&DocCommand> = summary
+            .iter()
+            .filter(|line| owner(line) == Some(command))
+            .collect();
+        if lines.is_empty() {
+            // `s2s data` only groups `data prepare`: nothing to show.
+            if !listed.is_empty() || help_commands(command, cwd).is_empty() {
+                problems.push(format!("`s2s {name}` has no line in the summary"));
+            }
+            continue;
+        }
+        // (flag, where the summary shows it)
+        let mut shown: Vec<(String, String)> = Vec::new();
+        for line in &lines {
+            for flag in synopsis_flags(&line.args) {
+                shown.push((flag.to_string(), line.place.clone()));
+            }
+            if line.args.join(" ").contains("[generation flags]") {
+                for flag in &generation {
+                    let place = format!("{} (in [generation flags])", line.place);
+                    shown.push((flag.clone(), place));
+                }
+            }
+        }
+        for flag in &listed {
+            if !shown.iter().any(|(f, _)| f == flag) {
+                let places: Vec<&str> = lines.iter().map(|l| l.place.as_str()).collect();
+                problems.push(format!(
+                    "`s2s {name} --help` lists {flag}; no summary line of `s2s {name}` ({}) \
+                     shows it",
+                    places.join(", ")
+                ));
+            }
+        }
+        for (flag, place) in &shown {
+            if !listed.contains(flag) {
+                problems.push(format!(
+                    "{place}: the summary shows `s2s {name} {flag}`; `s2s {name} --help` does \
+                     not list it"
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "README.md's command summary (## Commands) has drifted from --help:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
