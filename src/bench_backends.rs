@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use burn::tensor::backend::AutodiffBackend;
-use s2s_train::{BenchOptions, BenchResult, ExperimentConfig};
-use serde::{Deserialize, Serialize};
+use s2s_infer::ExperimentConfig;
+use s2s_train::{BenchOptions, BenchResult};
+use serde::Serialize;
 
 use crate::backend::{compiled, dispatch, ensure_compiled, BackendKind, BackendTask};
 use crate::backends::run_with_limit;
+use crate::bench_reference::WorkerLine;
 use crate::chart::{BarPanel, Figure, Panels};
 
 /// What `s2s bench --config` takes.
@@ -85,16 +87,6 @@ fn parse_column(name: &str) -> Result<Column, String> {
                 "unknown backend \"{name}\"; expected ndarray, flex, wgpu, tch, cuda or pytorch"
             )
         })
-}
-
-/// One backend's line of JSON from its worker process (the PyTorch reference prints the same).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WorkerLine {
-    backend: String,
-    device: String,
-    result: BenchResult,
-    /// Peak resident memory of the worker process (VmHWM), bytes; host memory only.
-    peak_rss_bytes: Option<u64>,
 }
 
 /// A row of the report: measured, or why not.
@@ -246,31 +238,7 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
         bar.set_message(format!("benchmarking {column}"));
         tracing::info!("benchmarking {column}");
         let started = Instant::now();
-        let outcome = match column {
-            Column::Burn(kind) => match worker(&config_path, kind, &args) {
-                Ok(line) => Outcome::Measured(line),
-                Err(why) => Outcome::Failed(format!("{why:#}")),
-            },
-            Column::Pytorch => match crate::bench_reference::python() {
-                Err(why) => {
-                    tracing::warn!("pytorch column skipped: {why}");
-                    Outcome::Skipped(why)
-                }
-                Ok(python) => {
-                    match crate::bench_reference::run(
-                        &python,
-                        &config,
-                        &data,
-                        options,
-                        &out,
-                        args.timeout,
-                    ) {
-                        Ok(line) => Outcome::Measured(line),
-                        Err(why) => Outcome::Failed(format!("{why:#}")),
-                    }
-                }
-            },
-        };
+        let outcome = measure(column, &config_path, &config, &data, options, &args, &out);
         tracing::info!("{column} done in {:.0} s", started.elapsed().as_secs_f64());
         bar.inc(1);
         rows.push(Row {
@@ -294,6 +262,38 @@ pub fn run(args: BackendBench) -> anyhow::Result<()> {
     chart(&report).write(&out, "bench")?;
     println!("{markdown}\nwritten to {}", out.display());
     Ok(())
+}
+
+/// One column of the table: a Burn backend in its own worker process, or the PyTorch
+/// reference (skipped with the reason when torch is not installed).
+fn measure(
+    column: Column,
+    config_path: &Path,
+    config: &ExperimentConfig,
+    data: &s2s_train::PreparedData,
+    options: BenchOptions,
+    args: &BackendBench,
+    out: &Path,
+) -> Outcome {
+    match column {
+        Column::Burn(kind) => match worker(config_path, kind, args) {
+            Ok(line) => Outcome::Measured(line),
+            Err(why) => Outcome::Failed(format!("{why:#}")),
+        },
+        Column::Pytorch => match crate::bench_reference::python() {
+            Err(why) => {
+                tracing::warn!("pytorch column skipped: {why}");
+                Outcome::Skipped(why)
+            }
+            Ok(python) => {
+                match crate::bench_reference::run(&python, config, data, options, out, args.timeout)
+                {
+                    Ok(line) => Outcome::Measured(line),
+                    Err(why) => Outcome::Failed(format!("{why:#}")),
+                }
+            }
+        },
+    }
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -9,11 +9,23 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use burn::tensor::backend::AutodiffBackend;
-use s2s_train::{BenchOptions, ExperimentConfig, PreparedData};
+use s2s_infer::ExperimentConfig;
+use s2s_train::{BenchOptions, BenchResult, PreparedData};
+use serde::{Deserialize, Serialize};
 
 use crate::backend::{compiled, dispatch, BackendTask};
 use crate::backends::run_with_limit;
-use crate::bench_backends::WorkerLine;
+
+/// One backend's line of JSON from its worker process (`s2s bench --worker`); the PyTorch
+/// reference prints the same.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WorkerLine {
+    pub backend: String,
+    pub device: String,
+    pub result: BenchResult,
+    /// Peak resident memory of the worker process (VmHWM), bytes; host memory only.
+    pub peak_rss_bytes: Option<u64>,
+}
 
 /// The reference script, as shipped in the repository.
 const SCRIPT: &str = include_str!("../benches/reference/seq2seq_torch.py");

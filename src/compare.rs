@@ -47,20 +47,6 @@ fn read_log(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
 }
 
 /// `dir/epoch-N` directories by N.
-fn epochs(dir: &Path) -> BTreeMap<usize, PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n = name.strip_prefix("epoch-")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect()
-}
-
 fn weighted_mean(rows: &[(f64, f64)]) -> Option<f64> {
     let total: f64 = rows.iter().map(|(_, c)| c).sum();
     (total > 0.0).then(|| rows.iter().map(|(v, c)| v * c).sum::<f64>() / total)
@@ -75,17 +61,19 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         label,
         ..RunCurves::default()
     };
-    for path in epochs(&dir.join("train")).values() {
-        let loss = path.join("Loss.log");
+    let files = RunDir::new(dir);
+    for epoch in files.logged_epochs(RunDir::TRAIN_LOGS) {
+        let loss = files.metric_log(RunDir::TRAIN_LOGS, epoch, "Loss");
         if loss.is_file() {
             run.train_loss
                 .extend(read_log(&loss)?.into_iter().map(|(v, _)| v));
         }
     }
-    for (epoch, path) in epochs(&dir.join("valid")) {
+    for epoch in files.logged_epochs(RunDir::VALID_LOGS) {
+        let log = |metric: &str| files.metric_log(RunDir::VALID_LOGS, epoch, metric);
         // Loss.log: each batch's token-weighted loss and its target tokens, so the
         // count-weighted mean is the epoch's exact value.
-        let loss = path.join("Loss.log");
+        let loss = log("Loss");
         if loss.is_file() {
             if let Some(v) = weighted_mean(&read_log(&loss)?) {
                 run.valid_loss.insert(epoch, v);
@@ -93,13 +81,13 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         }
         // Perplexity.log: burn's running epoch perplexity (exp of the summed NLL over the summed
         // tokens so far), so the last line is the epoch's exact value, as for BLEU.
-        let perplexity = path.join("Perplexity.log");
+        let perplexity = log("Perplexity");
         if perplexity.is_file() {
             if let Some(&(v, _)) = read_log(&perplexity)?.last() {
                 run.valid_perplexity.insert(epoch, v);
             }
         }
-        let bleu = path.join("BLEU.log");
+        let bleu = log("BLEU");
         if bleu.is_file() {
             if let Some(&(v, _)) = read_log(&bleu)?.last() {
                 run.valid_bleu.insert(epoch, v);
@@ -114,7 +102,6 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
     }
     // Both optional: a run still training has no report, and an older run's config may not
     // read back; the curves are shown without them.
-    let files = RunDir::new(dir);
     if let Ok(Some(report)) = files.report() {
         run.seconds = Some(report.seconds);
         run.parameters = u64::try_from(report.parameters).ok();

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use s2s_data::BertTokenizer;
 use s2s_model::{mean_pool, BertConfig};
 
-use crate::backend::{dispatch, BackendKind, BackendTask};
+use crate::backend::{dispatch_infer, BackendKind, InferTask};
 
 /// What `s2s encode` prints per input line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,15 +41,14 @@ struct EncodeTask<'a> {
     batch_size: usize,
 }
 
-impl BackendTask for EncodeTask<'_> {
+impl InferTask for EncodeTask<'_> {
     type Output = Vec<String>;
-    fn run<BA: AutodiffBackend>(self, device: BA::Device) -> anyhow::Result<Vec<String>> {
-        type Inner<BA> = <BA as AutodiffBackend>::InnerBackend;
+    fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<Vec<String>> {
         let config = BertConfig::load(&self.dir)?;
         let tokenizer = BertTokenizer::load(&self.dir)?;
         let encoder = config
-            .init::<Inner<BA>>(&device)
-            .load(&self.dir.join("model.safetensors"))?;
+            .init::<B>(&device)
+            .load(&self.dir.join(s2s_data::BERT_WEIGHTS_FILE))?;
         let mut out = Vec::with_capacity(self.sentences.len());
         let mut index = 0;
         for chunk in self.sentences.chunks(self.batch_size.max(1)) {
@@ -73,10 +71,8 @@ impl BackendTask for EncodeTask<'_> {
                 ids.resize(ids.len() + len - e.ids.len(), 0);
                 pad.extend((0..len).map(|i| i >= e.ids.len()));
             }
-            let ids =
-                Tensor::<Inner<BA>, 2, Int>::from_data(TensorData::new(ids, [rows, len]), &device);
-            let pad =
-                Tensor::<Inner<BA>, 2, Bool>::from_data(TensorData::new(pad, [rows, len]), &device);
+            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [rows, len]), &device);
+            let pad = Tensor::<B, 2, Bool>::from_data(TensorData::new(pad, [rows, len]), &device);
             let hidden = encoder.forward(ids, pad.clone());
             let d = config.hidden_size;
             let values: Vec<f32> = match self.pooling {
@@ -137,7 +133,7 @@ pub fn encode(
     crate::backend::ensure_compiled(backend)?;
     let dir = s2s_data::resolve_bert(bert, &s2s_data::data_dir())?;
     let sentences = crate::common::read_lines(input)?;
-    let lines = dispatch(
+    let lines = dispatch_infer(
         backend,
         EncodeTask {
             dir,

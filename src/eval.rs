@@ -12,7 +12,14 @@ use s2s_infer::{best_texts, describe, Scores};
 use crate::backend::BackendKind;
 use crate::common::{generation_config, read_run, run_backend, translate_lines};
 use crate::generation_args::GenerationArgs;
-use crate::SplitArg;
+
+/// A data split named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Valid,
+    Test,
+}
 
 /// The lines of an evaluation input (a leading byte-order mark dropped). A file with no text
 /// at all — empty, or only blank lines — is refused: a metric over no segments is undefined

@@ -9,7 +9,13 @@ use s2s_infer::Translation;
 use crate::backend::BackendKind;
 use crate::common::{generation_config, read_lines, read_run, run_backend, translate_lines};
 use crate::generation_args::GenerationArgs;
-use crate::OutputFormat;
+
+/// Output of `s2s generate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Jsonl,
+}
 
 #[derive(serde::Serialize)]
 struct JsonLine<'a> {

@@ -27,6 +27,8 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::BackendKind;
 use crate::common::{init_logging, parse_metrics};
+use crate::eval::SplitArg;
+use crate::generate::OutputFormat;
 use crate::generation_args::GenerationArgs;
 
 #[derive(Parser, Debug)]
@@ -217,21 +219,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Output of `s2s generate`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum OutputFormat {
-    Text,
-    Jsonl,
-}
-
-/// A data split named on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum SplitArg {
-    Train,
-    Valid,
-    Test,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

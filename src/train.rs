@@ -9,7 +9,7 @@ use s2s_infer::{ExperimentConfig, RunDir, TrainReport};
 use s2s_train::TrainOptions;
 
 use crate::backend::{self, dispatch, BackendKind, BackendTask};
-use crate::common::{file_stem, init_logging, read_config};
+use crate::common::{file_stem, init_logging, read_config, run_backend};
 
 struct TrainTask<'a> {
     config: &'a ExperimentConfig,
@@ -40,8 +40,7 @@ pub fn train(
     no_tui: bool,
 ) -> anyhow::Result<()> {
     let mut config = read_config(config_path)?;
-    let kind = backend.unwrap_or(config.training.backend);
-    backend::ensure_compiled(kind)?;
+    let kind = run_backend(backend, &config)?;
     backend::set_threads(config.training.threads)?;
     config.training.backend = kind;
     let run = RunDir::new(config.run_directory(&file_stem(config_path)));

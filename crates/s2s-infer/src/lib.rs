@@ -48,7 +48,10 @@ pub enum InferError {
     Eval(#[from] s2s_eval::EvalError),
     #[error("{} is not a run directory (train one with `s2s train <config>`)", path.display())]
     NotARun { path: PathBuf },
-    #[error("{path} has no trained model (model.mpk); train it first with `s2s train`")]
+    #[error(
+        "{path} has no trained model ({}); train it first with `s2s train`",
+        RunDir::MODEL_FILE
+    )]
     NoModel { path: PathBuf },
     #[error("cannot load the weights in {path}: {message}")]
     Weights { path: PathBuf, message: String },

@@ -52,6 +52,10 @@ impl RunDir {
     /// Held (flock) while a process trains into the run.
     pub const LOCK: &'static str = ".lock";
 
+    /// burn-train's metric logs of the training and the validation split.
+    pub const TRAIN_LOGS: &'static str = "train";
+    pub const VALID_LOGS: &'static str = "valid";
+
     /// The run directory at `path`, whether or not it exists.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
@@ -89,6 +93,50 @@ impl RunDir {
 
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.file(Self::CHECKPOINTS)
+    }
+
+    /// The epochs with metric logs under `split` ([`Self::TRAIN_LOGS`] or
+    /// [`Self::VALID_LOGS`]: `<split>/epoch-N/`), in order.
+    pub fn logged_epochs(&self, split: &str) -> Vec<usize> {
+        let Ok(entries) = std::fs::read_dir(self.file(split)) else {
+            return Vec::new();
+        };
+        let mut epochs: Vec<usize> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("epoch-")?.parse().ok()
+            })
+            .collect();
+        epochs.sort_unstable();
+        epochs
+    }
+
+    /// The log burn-train writes for `metric` (e.g. `Loss`) in `epoch` of `split`: one
+    /// `value,count` line per batch.
+    pub fn metric_log(&self, split: &str, epoch: usize, metric: &str) -> PathBuf {
+        self.path
+            .join(split)
+            .join(format!("epoch-{epoch}"))
+            .join(format!("{metric}.log"))
+    }
+
+    /// The files a resume checks are unchanged: the tokenizer file(s) the run holds
+    /// (s2s_data::TokenizerPair's layout) and the BERT's config, sorted.
+    pub fn tokenizer_files(&self) -> Vec<&'static str> {
+        use s2s_data::tokenizer::{BERT_SOURCE_FILE, JOINT_FILE, SOURCE_FILE, TARGET_FILE};
+        let mut names: Vec<&'static str> = [
+            Self::BERT_CONFIG,
+            BERT_SOURCE_FILE,
+            JOINT_FILE,
+            SOURCE_FILE,
+            TARGET_FILE,
+        ]
+        .into_iter()
+        .filter(|name| self.file(name).is_file())
+        .collect();
+        names.sort_unstable();
+        names
     }
 
     /// The config the run was trained with, checked as `s2s train` checks it.

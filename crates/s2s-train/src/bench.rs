@@ -14,13 +14,13 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::TrainStep;
 use s2s_data::TokenizedPair;
 use s2s_generate::{DecodeStrategy, GenerationConfig};
-use s2s_model::{special, Activation, AdapterKind, PositionKind, SourceEncoder};
+use s2s_model::{special, Activation, AdapterKind, PositionKind};
 use serde::{Deserialize, Serialize};
 
 use s2s_infer::{init_model, ExperimentConfig};
 
-use crate::learner::optimizer_and_schedule;
-use crate::prepare::{prepare, Experiment, PreparedData, Start};
+use crate::optim::optimizer_and_schedule;
+use crate::prepare::{load_pretrained_encoder, prepare, Experiment, PreparedData, Start};
 use crate::{Seq2SeqLearner, TrainError};
 
 /// How much to measure.
@@ -247,10 +247,8 @@ fn initial_model<B: AutodiffBackend, R: Backend>(
     let t = &config.training;
     R::seed(init_device, t.seed);
     let vocab = tokenizers.vocab_sizes();
-    let mut initial = init_model::<R>(&config.model, bert, vocab, init_device)?;
-    if let (SourceEncoder::Bert(encoder), Some(dir)) = (&initial.source, &data.bert) {
-        initial.source = SourceEncoder::Bert(encoder.clone().load(&dir.join("model.safetensors"))?);
-    }
+    let initial = init_model::<R>(&config.model, bert, vocab, init_device)?;
+    let initial = load_pretrained_encoder(initial, data)?;
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     let bytes = recorder
         .record(initial.into_record(), ())
@@ -458,22 +456,7 @@ pub fn reference_input<B: Backend>(
     let vocab = tokenizers.vocab_sizes();
     let t = &config.training;
     let total = options.warmup_steps + options.steps;
-    let loader = bench_loader::<B>(config, train_items, device);
-    let mut batches = Vec::with_capacity(total);
-    while batches.len() < total {
-        let before = batches.len();
-        for batch in loader.iter().take(total - before) {
-            batches.push(ReferenceBatch {
-                source: rows(batch.source),
-                source_pad: bool_rows(batch.source_pad_mask),
-                target_input: rows(batch.target_input),
-                target_labels: rows(batch.target_labels),
-            });
-        }
-        if batches.len() == before {
-            return Err(TrainError::NoTrainingData);
-        }
-    }
+    let batches = reference_batches::<B>(config, train_items, total, device)?;
     Ok(ReferenceInput {
         seed: t.seed,
         threads,
@@ -521,6 +504,33 @@ pub fn reference_input<B: Backend>(
             batch_size: t.batch_size,
         },
     })
+}
+
+/// The first `total` batches of the config's training loader (several passes if one epoch is
+/// shorter), as plain rows for the PyTorch reference.
+fn reference_batches<B: Backend>(
+    config: &ExperimentConfig,
+    train_items: Vec<TokenizedPair>,
+    total: usize,
+    device: &B::Device,
+) -> Result<Vec<ReferenceBatch>, TrainError> {
+    let loader = bench_loader::<B>(config, train_items, device);
+    let mut batches = Vec::with_capacity(total);
+    while batches.len() < total {
+        let before = batches.len();
+        for batch in loader.iter().take(total - before) {
+            batches.push(ReferenceBatch {
+                source: rows(batch.source),
+                source_pad: bool_rows(batch.source_pad_mask),
+                target_input: rows(batch.target_input),
+                target_labels: rows(batch.target_labels),
+            });
+        }
+        if batches.len() == before {
+            return Err(TrainError::NoTrainingData);
+        }
+    }
+    Ok(batches)
 }
 
 fn rows<B: Backend>(t: Tensor<B, 2, Int>) -> Vec<Vec<i64>> {

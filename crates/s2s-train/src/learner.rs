@@ -5,17 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::lr_scheduler::noam::{NoamLrScheduler, NoamLrSchedulerConfig};
-use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{LearningRateMetric, PerplexityMetric};
-use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
+use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use s2s_data::{EpochBatches, EpochLoader};
 use s2s_infer::{ExperimentConfig, RunDir, RunRecorder};
 use s2s_model::{special, Seq2Seq};
@@ -23,10 +19,32 @@ use s2s_model::{special, Seq2Seq};
 use crate::checkpoint::CheckpointRef;
 use crate::logger::ResumedFileLogger;
 use crate::metrics::{TokenAccuracyMetric, TokenLossMetric};
-use crate::optim::EncoderLrOptimizer;
+use crate::optim::optimizer_and_schedule;
 use crate::strategy::{Outcome, RunStrategy};
 use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
-use crate::{PlainRenderer, Seq2SeqLearner, TrainError, TrainOptions};
+use crate::{PlainRenderer, Seq2SeqLearner, TrainError};
+
+/// How a run is launched.
+#[derive(Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from the newest intact checkpoint in the run directory.
+    pub resume: bool,
+    /// Use burn's TUI dashboard (only when stdout is a terminal); plain log lines otherwise.
+    pub tui: bool,
+    /// Stops the run after the current batch, with a checkpoint ([`TrainError::Interrupted`]);
+    /// the CLI triggers it on Ctrl-C/SIGTERM, the TUI on its quit.
+    pub interrupter: Interrupter,
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("resume", &self.resume)
+            .field("tui", &self.tui)
+            .field("stopped", &self.interrupter.should_stop())
+            .finish()
+    }
+}
 
 /// Epochs `start + 1 ..= end` of one launch of burn-train's learner.
 #[derive(Clone, Copy, Debug)]
@@ -102,17 +120,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
         ))
         .metric_train_numeric(LearningRateMetric::new())
         .with_file_checkpointer(recorder)
-        .with_checkpointing_strategy(
-            ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(t.keep_checkpoints))
-                .add(MetricCheckpointingStrategy::new(
-                    &TokenLossMetric::<B>::new(),
-                    Aggregate::Mean,
-                    Direction::Lowest,
-                    Split::Valid,
-                ))
-                .build(),
-        )
+        .with_checkpointing_strategy(checkpointing::<B>(t.keep_checkpoints))
         .with_application_logger(None)
         .with_interrupter(options.interrupter.clone())
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)))
@@ -139,32 +147,16 @@ pub(crate) fn launch<B: AutodiffBackend>(
     Ok((result.model.model, outcome))
 }
 
-/// Adam behind the encoder learning-rate scale: what every experiment trains with.
-pub(crate) type TrainingOptimizer<B> =
-    EncoderLrOptimizer<OptimizerAdaptor<Adam, Seq2SeqLearner<B>, B>>;
-
-/// The optimizer and learning-rate schedule an experiment trains with: Adam with the config's
-/// betas, ε and gradient clipping, the encoder's learning-rate scale, Noam warm-up on the
-/// decoder's width. `s2s bench` steps the same pair, so its numbers are the training's.
-///
-/// # Errors
-/// [`TrainError::Schedule`] when burn refuses the schedule's settings.
-pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
-    config: &ExperimentConfig,
-) -> Result<(TrainingOptimizer<B>, NoamLrScheduler), TrainError> {
-    let t = &config.training;
-    let adam = AdamConfig::new()
-        .with_beta_1(t.adam_beta1)
-        .with_beta_2(t.adam_beta2)
-        .with_epsilon(t.adam_epsilon)
-        .with_grad_clipping(
-            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
-        )
-        .init();
-    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
-        .with_warmup_steps(t.warmup_steps)
-        .with_model_size(config.model.decoder.d_model)
-        .init()
-        .map_err(TrainError::Schedule)?;
-    Ok((EncoderLrOptimizer::new(adam, t.encoder_lr_scale), scheduler))
+/// Which epoch checkpoints are kept: the last `keep`, and the one with the lowest validation
+/// loss.
+fn checkpointing<B: AutodiffBackend>(keep: usize) -> ComposedCheckpointingStrategy {
+    ComposedCheckpointingStrategy::builder()
+        .add(KeepLastNCheckpoints::new(keep))
+        .add(MetricCheckpointingStrategy::new(
+            &TokenLossMetric::<B>::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+        ))
+        .build()
 }

@@ -22,6 +22,7 @@ pub mod validation;
 
 pub use bench::{bench, reference_input, BenchOptions, BenchResult, ReferenceInput};
 pub use checkpoint::CheckpointRef;
+pub use learner::TrainOptions;
 pub use lock::RunLock;
 pub use optim::EncoderLrOptimizer;
 pub use prepare::{
@@ -29,7 +30,7 @@ pub use prepare::{
     Experiment, PreparedData, Start,
 };
 pub use renderer::PlainRenderer;
-pub use run::{train, TrainOptions};
+pub use run::train;
 // The experiment config and the report are a run's, read back by serving: s2s-infer owns them.
 pub use s2s_infer::{ExperimentConfig, TrainReport};
 pub use step::Seq2SeqLearner;
@@ -75,8 +76,9 @@ pub enum TrainError {
     NoIntactCheckpoint { run_dir: PathBuf, why: String },
     #[error(
         "training stopped ({reason}) in epoch {epoch} after batch {step}; a checkpoint of that \
-         point is in {}/checkpoint; continue with --resume",
-        run_dir.display()
+         point is in {}/{}; continue with --resume",
+        run_dir.display(),
+        s2s_infer::RunDir::CHECKPOINTS
     )]
     Interrupted {
         run_dir: PathBuf,
@@ -86,9 +88,10 @@ pub enum TrainError {
     },
     #[error(
         "training stopped: {what}; no model was written from it (checkpoints written before are \
-         kept in {}/checkpoint); train again in a new run with a lower training.lr_factor or \
+         kept in {}/{}); train again in a new run with a lower training.lr_factor or \
          more warmup_steps, or check the data",
-        run_dir.display()
+        run_dir.display(),
+        s2s_infer::RunDir::CHECKPOINTS
     )]
     NonFinite { what: String, run_dir: PathBuf },
     #[error("cannot load the weights in {path}: {message}")]

@@ -13,7 +13,13 @@ use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::Seq2SeqLearner;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::lr_scheduler::noam::{NoamLrScheduler, NoamLrSchedulerConfig};
+use burn::optim::{Adam, AdamConfig};
+use s2s_infer::ExperimentConfig;
+
+use crate::{Seq2SeqLearner, TrainError};
 
 /// Wraps an optimizer so that the source encoder learns at `encoder_lr_scale` times the
 /// scheduled learning rate; everything else learns at the scheduled rate.
@@ -113,4 +119,34 @@ where
             ..self
         }
     }
+}
+
+/// Adam behind the encoder learning-rate scale: what every experiment trains with.
+pub(crate) type TrainingOptimizer<B> =
+    EncoderLrOptimizer<OptimizerAdaptor<Adam, Seq2SeqLearner<B>, B>>;
+
+/// The optimizer and learning-rate schedule an experiment trains with: Adam with the config's
+/// betas, ε and gradient clipping, the encoder's learning-rate scale, Noam warm-up on the
+/// decoder's width. `s2s bench` steps the same pair, so its numbers are the training's.
+///
+/// # Errors
+/// [`TrainError::Schedule`] when burn refuses the schedule's settings.
+pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+) -> Result<(TrainingOptimizer<B>, NoamLrScheduler), TrainError> {
+    let t = &config.training;
+    let adam = AdamConfig::new()
+        .with_beta_1(t.adam_beta1)
+        .with_beta_2(t.adam_beta2)
+        .with_epsilon(t.adam_epsilon)
+        .with_grad_clipping(
+            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+        )
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
+        .with_warmup_steps(t.warmup_steps)
+        .with_model_size(config.model.decoder.d_model)
+        .init()
+        .map_err(TrainError::Schedule)?;
+    Ok((EncoderLrOptimizer::new(adam, t.encoder_lr_scale), scheduler))
 }

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::prelude::Backend;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use s2s_data::{SentencePair, TokenizedPair, TokenizerPair};
 use s2s_infer::{DataConfig, ExperimentConfig, RunDir};
-use s2s_model::{BertConfig, ModelConfig};
+use s2s_model::{BertConfig, ModelConfig, Seq2Seq, SourceEncoder};
 
 use crate::TrainError;
 
@@ -110,7 +111,9 @@ pub fn prepare(
         Start::Fresh => {
             let bert = match (&config.model.bert, &data.bert) {
                 (None, _) => None,
-                (Some(_), Some(dir)) => Some(BertConfig::load_file(&dir.join("config.json"))?),
+                (Some(_), Some(dir)) => Some(BertConfig::load_file(
+                    &dir.join(s2s_data::BERT_CONFIG_FILE),
+                )?),
                 (Some(name), None) => {
                     return Err(TrainError::Config(format!(
                         "model.bert = \"{name}\" was not resolved to a directory before training"
@@ -155,6 +158,23 @@ pub fn prepare(
         valid,
         bleu_rows,
     })
+}
+
+/// `model` with the pre-trained BERT weights of `data.bert` in its encoder, when it has a BERT
+/// encoder and the directory is known (a fresh start; a resume loads its checkpoint instead).
+///
+/// # Errors
+/// [`TrainError::Bert`] when the weights cannot be read or do not fit.
+pub fn load_pretrained_encoder<B: Backend>(
+    mut model: Seq2Seq<B>,
+    data: &PreparedData,
+) -> Result<Seq2Seq<B>, TrainError> {
+    if let (SourceEncoder::Bert(encoder), Some(dir)) = (&model.source, &data.bert) {
+        let path = dir.join(s2s_data::BERT_WEIGHTS_FILE);
+        tracing::info!("loading the pre-trained encoder from {}", path.display());
+        model.source = SourceEncoder::Bert(encoder.clone().load(&path)?);
+    }
+    Ok(model)
 }
 
 /// The tokenizers a fresh run trains: the BERT's WordPiece on the source side and a target-only

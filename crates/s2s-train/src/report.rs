@@ -40,6 +40,42 @@ pub fn evaluate<B: Backend>(
     (loss / tokens, nll / tokens, 100.0 * correct / tokens)
 }
 
+/// The first `training.samples` held-out pairs (test, else validation) with the model's best
+/// translation of each.
+fn samples<B: Backend>(
+    config: &ExperimentConfig,
+    data: &PreparedData,
+    experiment: &Experiment,
+    model: &Seq2Seq<B>,
+    generation: &s2s_generate::GenerationConfig,
+    device: &B::Device,
+) -> Result<Vec<Sample>, TrainError> {
+    let held_out = if data.test.is_empty() {
+        &data.valid
+    } else {
+        &data.test
+    };
+    let picks: Vec<&SentencePair> = held_out.iter().take(config.training.samples).collect();
+    let sources: Vec<String> = picks.iter().map(|p| p.source.clone()).collect();
+    let translations = s2s_infer::translate(
+        model,
+        &experiment.tokenizers,
+        &sources,
+        config.data.max_source_len,
+        generation,
+        device,
+    )?;
+    Ok(picks
+        .into_iter()
+        .zip(s2s_infer::best_texts(&translations))
+        .map(|(p, hypothesis)| Sample {
+            source: p.source.clone(),
+            reference: p.target.clone(),
+            hypothesis,
+        })
+        .collect())
+}
+
 /// The model a run ends with.
 #[derive(Debug)]
 pub(crate) struct Trained<B: Backend> {
@@ -69,21 +105,6 @@ pub(crate) fn final_report<B: Backend>(
     let generation = config.generation_config()?;
     let (valid_loss, valid_nll, valid_accuracy) =
         evaluate(model, &experiment.valid, t.batch_size, device);
-    let held_out = if data.test.is_empty() {
-        &data.valid
-    } else {
-        &data.test
-    };
-    let picks: Vec<&SentencePair> = held_out.iter().take(t.samples).collect();
-    let sources: Vec<String> = picks.iter().map(|p| p.source.clone()).collect();
-    let translations = s2s_infer::translate(
-        model,
-        &experiment.tokenizers,
-        &sources,
-        config.data.max_source_len,
-        &generation,
-        device,
-    )?;
     let rows = &experiment.bleu_rows;
     let (valid_bleu, valid_chrf) = if rows.is_empty() {
         (None, None)
@@ -105,15 +126,7 @@ pub(crate) fn final_report<B: Backend>(
         );
         (Some(bleu.score), Some(chrf.score))
     };
-    let samples = picks
-        .into_iter()
-        .zip(s2s_infer::best_texts(&translations))
-        .map(|(p, hypothesis)| Sample {
-            source: p.source.clone(),
-            reference: p.target.clone(),
-            hypothesis,
-        })
-        .collect();
+    let samples = samples(config, data, experiment, model, &generation, device)?;
     let report = TrainReport {
         run_dir: run.path().to_path_buf(),
         epochs: t.epochs,

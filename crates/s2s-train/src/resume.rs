@@ -9,22 +9,13 @@ use crate::checkpoint::{self, CheckpointRef};
 use crate::prepare::{Experiment, PreparedData};
 use crate::{Seq2SeqLearner, TrainError};
 
-/// `<sha256>  <name>` lines, one per `tokenizer*.json` and `bert-config.json` of the run,
-/// sorted ([`RunDir::TOKENIZER_FINGERPRINT`]).
+/// `<sha256>  <name>` lines, one per tokenizer file and `bert-config.json` of the run, sorted
+/// ([`RunDir::TOKENIZER_FINGERPRINT`], [`RunDir::tokenizer_files`]).
 pub(crate) fn tokenizer_fingerprint(run: &RunDir) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(run.path())
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| {
-            (n.starts_with("tokenizer") && n.ends_with(".json")) || n == RunDir::BERT_CONFIG
-        })
-        .collect();
-    names.sort();
-    names
+    run.tokenizer_files()
         .into_iter()
         .map(|name| {
-            let sum = s2s_data::sha256_file(&run.file(&name)).unwrap_or_default();
+            let sum = s2s_data::sha256_file(&run.file(name)).unwrap_or_default();
             format!("{sum}  {name}\n")
         })
         .collect()

@@ -7,41 +7,17 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::Interrupter;
 use s2s_data::EpochBatches;
 use s2s_infer::{init_model, ExperimentConfig, RunDir, RunRecorder, TrainReport};
-use s2s_model::SourceEncoder;
 
 use crate::checkpoint::{self, CheckpointRef};
-use crate::learner::{launch, Phase, PhaseData};
-use crate::prepare::{prepare, Experiment, PreparedData, Start};
+use crate::learner::{launch, Phase, PhaseData, TrainOptions};
+use crate::prepare::{load_pretrained_encoder, prepare, Experiment, PreparedData, Start};
 use crate::report::{final_report, Trained};
 use crate::resume::{check_resume, data_fingerprint, resume_point, tokenizer_fingerprint};
 use crate::strategy::Outcome;
 use crate::validation::{BleuDecoder, ValidItem};
 use crate::{RunLock, TrainError};
-
-/// How a run is launched.
-#[derive(Clone, Default)]
-pub struct TrainOptions {
-    /// Continue from the newest intact checkpoint in the run directory.
-    pub resume: bool,
-    /// Use burn's TUI dashboard (only when stdout is a terminal); plain log lines otherwise.
-    pub tui: bool,
-    /// Stops the run after the current batch, with a checkpoint ([`TrainError::Interrupted`]);
-    /// the CLI triggers it on Ctrl-C/SIGTERM, the TUI on its quit.
-    pub interrupter: Interrupter,
-}
-
-impl std::fmt::Debug for TrainOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainOptions")
-            .field("resume", &self.resume)
-            .field("tui", &self.tui)
-            .field("stopped", &self.interrupter.should_stop())
-            .finish()
-    }
-}
 
 /// Trains the experiment into `run` on `device` and returns the final report.
 ///
@@ -79,8 +55,15 @@ pub fn train<B: AutodiffBackend>(
         check_resume(config, run, &fingerprint)?;
         prepare(config, &data, Start::Resume(run))?
     } else {
+        // The resolved config first, so that a run that fails from here on still says what it
+        // was (and a second start is refused as an existing run only once it has checkpoints).
+        s2s_data::write_atomic(&run.config_path(), config.to_toml()?.as_bytes())?;
+        s2s_data::write_atomic(
+            &run.file(RunDir::DATA_FINGERPRINT),
+            format!("{fingerprint}\n").as_bytes(),
+        )?;
         let experiment = prepare(config, &data, Start::Fresh)?;
-        start_run(config, run, &data, &experiment, &fingerprint)?;
+        save_tokenizers(config, run, &data, &experiment)?;
         experiment
     };
     let t = &config.training;
@@ -129,24 +112,17 @@ pub fn train<B: AutodiffBackend>(
     final_report(config, run, &data, &experiment, &trained, started, &device)
 }
 
-/// The files a new run writes before its first step: the resolved config, the data's
-/// fingerprint, the tokenizer(s), the BERT's config and the tokenizers' fingerprint.
-fn start_run(
+/// A new run's tokenizer(s), the BERT's config and the tokenizers' fingerprint. The BERT's
+/// config.json is copied in (with its tokenizer) so that the run can be resumed, evaluated and
+/// served without the cache.
+fn save_tokenizers(
     config: &ExperimentConfig,
     run: &RunDir,
     data: &PreparedData,
     experiment: &Experiment,
-    fingerprint: &str,
 ) -> Result<(), TrainError> {
-    s2s_data::write_atomic(&run.config_path(), config.to_toml()?.as_bytes())?;
-    s2s_data::write_atomic(
-        &run.file(RunDir::DATA_FINGERPRINT),
-        format!("{fingerprint}\n").as_bytes(),
-    )?;
-    // The BERT's config.json is copied in (with its tokenizer) so that the run can be resumed,
-    // evaluated and served without the cache.
     if let Some(dir) = data.bert.as_deref().filter(|_| config.model.bert.is_some()) {
-        let source = dir.join("config.json");
+        let source = dir.join(s2s_data::BERT_CONFIG_FILE);
         let bytes = std::fs::read(&source).map_err(|e| TrainError::Io {
             action: "read",
             path: source,
@@ -260,11 +236,7 @@ fn phase_model<B: AutodiffBackend>(
     let mut model = init_model::<B>(&config.model, experiment.bert.as_ref(), vocab, device)?
         .with_label_smoothing(config.training.label_smoothing);
     if fresh {
-        if let (SourceEncoder::Bert(encoder), Some(dir)) = (&model.source, &data.bert) {
-            let path = dir.join("model.safetensors");
-            tracing::info!("loading the pre-trained encoder from {}", path.display());
-            model.source = SourceEncoder::Bert(encoder.clone().load(&path)?);
-        }
+        model = load_pretrained_encoder(model, data)?;
     }
     if let Some((first, last)) = frozen {
         tracing::info!(

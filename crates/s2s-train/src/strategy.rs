@@ -31,7 +31,7 @@ use burn::train::{
 use s2s_data::EpochBatches;
 
 use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly, CHECKPOINT_DIR};
-use crate::learner::TrainingOptimizer;
+use crate::optim::TrainingOptimizer;
 use crate::step::Seq2SeqLearner;
 use s2s_infer::RunRecorder;
 
