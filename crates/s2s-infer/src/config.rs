@@ -23,9 +23,12 @@ pub struct ExperimentConfig {
     /// Where the run is written. Default: `runs/<name>`.
     #[serde(default)]
     pub run_dir: Option<PathBuf>,
+    /// The encoder, adapter and decoder (`[model]`).
     #[serde(default)]
     pub model: ModelConfig,
+    /// The parallel text and its tokenizer (`[data]`).
     pub data: DataConfig,
+    /// Optimisation and bookkeeping (`[training]`).
     #[serde(default)]
     pub training: TrainingConfig,
     /// Decoding defaults for `s2s generate`, `s2s eval --run` and validation BLEU, named as in
@@ -66,6 +69,7 @@ pub struct DataConfig {
     /// `filter` drops longer pairs, `truncate` cuts them. Default: `filter`.
     #[serde(default)]
     pub length_policy: LengthPolicy,
+    /// The tokenizer trained on the training pairs (`[data.tokenizer]`).
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
 }
@@ -250,6 +254,9 @@ fn invalid(msg: impl Into<String>) -> InferError {
 impl ExperimentConfig {
     /// Parses TOML; an unknown or misspelt key is an error naming it. A leading UTF-8
     /// byte-order mark is ignored.
+    ///
+    /// # Errors
+    /// [`InferError::Config`] naming the key or value and its line.
     pub fn from_toml(text: &str) -> Result<Self, InferError> {
         let text = s2s_data::strip_bom(text);
         toml::from_str(text)
@@ -257,6 +264,9 @@ impl ExperimentConfig {
     }
 
     /// The resolved config as TOML (every default written out).
+    ///
+    /// # Errors
+    /// [`InferError::Config`] if TOML cannot hold a value (not expected for a parsed config).
     pub fn to_toml(&self) -> Result<String, InferError> {
         toml::to_string_pretty(self)
             .map_err(|e| invalid(format!("cannot serialise the config: {e}")))
@@ -338,6 +348,9 @@ impl ExperimentConfig {
 
     /// The `[generation]` section resolved to a strategy; `max_new_tokens` defaults to
     /// `data.max_target_len`.
+    ///
+    /// # Errors
+    /// As [`resolve_generation`].
     pub fn generation_config(&self) -> Result<GenerationConfig, InferError> {
         resolve_generation(&self.generation, self)
     }
@@ -476,6 +489,10 @@ impl ExperimentConfig {
 
 /// Resolves generation `settings` (the config's, or the config's overridden by command-line
 /// flags) against what the experiment's model can decode.
+///
+/// # Errors
+/// [`InferError::Config`] (`generation: …`) for contradicting settings or a `max_new_tokens`
+/// beyond `model.max_positions`.
 pub fn resolve_generation(
     settings: &GenerationSettings,
     config: &ExperimentConfig,

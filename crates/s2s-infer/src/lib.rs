@@ -5,6 +5,8 @@
 //! training and the final report all go through these functions; the training crate builds on
 //! this one, never the other way round (docs/architecture.md).
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod config;
 pub mod model;
@@ -34,31 +36,55 @@ use std::path::PathBuf;
 /// the user.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    /// A config that does not parse or validate, or does not fit the run's files.
     #[error("invalid experiment config: {0}")]
     Config(String),
+    /// Tokenizers, corpora and pair files.
     #[error(transparent)]
     Data(#[from] s2s_data::DataError),
+    /// A model config that cannot be built.
     #[error(transparent)]
     Model(#[from] s2s_model::ConfigError),
+    /// A BERT config or weights that cannot be read.
     #[error(transparent)]
     Bert(#[from] s2s_model::BertError),
+    /// Decoding (invalid settings, non-finite scores, too long an output).
     #[error(transparent)]
     Generate(#[from] s2s_generate::GenerateError),
+    /// Scoring (hypotheses and references of different lengths).
     #[error(transparent)]
     Eval(#[from] s2s_eval::EvalError),
+    /// `path` is not a directory.
     #[error("{} is not a run directory (train one with `s2s train <config>`)", path.display())]
-    NotARun { path: PathBuf },
+    NotARun {
+        /// The path given as a run.
+        path: PathBuf,
+    },
+    /// A run that has not finished training (no `model.mpk`).
     #[error(
         "{path} has no trained model ({}); train it first with `s2s train`",
         RunDir::MODEL_FILE
     )]
-    NoModel { path: PathBuf },
+    NoModel {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// Weights that are damaged or do not fit the model the config describes.
     #[error("cannot load the weights in {path}: {message}")]
-    Weights { path: PathBuf, message: String },
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// Why, in one sentence.
+        message: String,
+    },
+    /// A file that cannot be read or written.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// What was being done ("read", "write", …).
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -20,6 +20,7 @@ pub struct AtomicRecorder<R> {
 }
 
 impl<R> AtomicRecorder<R> {
+    /// Wraps `inner`.
     pub fn new(inner: R) -> Self {
         Self { inner }
     }

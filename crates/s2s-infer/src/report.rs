@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 /// A held-out sentence, its reference and the model's translation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// The source sentence, as in the data.
     pub source: String,
+    /// Its reference translation, as in the data.
     pub reference: String,
+    /// The model's best translation, detokenized.
     pub hypothesis: String,
 }
 
@@ -18,15 +21,21 @@ pub struct Sample {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainReport {
+    /// The run directory.
     pub run_dir: PathBuf,
+    /// Epochs trained (`training.epochs`).
     pub epochs: usize,
+    /// Training pairs within the length limits (the `max_train_pairs` subset).
     pub train_pairs: usize,
+    /// Validation pairs within the length limits (the first `max_valid_pairs`).
     pub valid_pairs: usize,
+    /// Parameters of the model as its last phase trained it.
     pub parameters: usize,
     /// Label-smoothed loss per validation token (the training objective).
     pub valid_loss: f64,
     /// Negative log-likelihood per validation token.
     pub valid_nll: f64,
+    /// `exp(valid_nll)`.
     pub valid_perplexity: f64,
     /// Teacher-forced next-token accuracy on validation, in percent.
     pub valid_accuracy: f64,
@@ -40,6 +49,7 @@ pub struct TrainReport {
     pub decoding: String,
     /// Wall time of the run (of its last process, when resumed), in seconds.
     pub seconds: f64,
+    /// The first `training.samples` held-out pairs (test, else validation) translated.
     pub samples: Vec<Sample>,
 }
 

@@ -45,15 +45,18 @@ impl RunDir {
     pub const MODEL_FILE: &'static str = "model.mpk";
     /// The checkpoints (burn-train's file checkpointer and s2s's step checkpoints).
     pub const CHECKPOINTS: &'static str = "checkpoint";
+    /// The final report for people.
     pub const REPORT_MARKDOWN: &'static str = "report.md";
+    /// The final report for programs ([`Self::report`]).
     pub const REPORT_JSON: &'static str = "report.json";
     /// The log of every process that trained into the run.
     pub const LOG: &'static str = "experiment.log";
     /// Held (flock) while a process trains into the run.
     pub const LOCK: &'static str = ".lock";
 
-    /// burn-train's metric logs of the training and the validation split.
+    /// burn-train's metric logs of the training split ([`Self::metric_log`]).
     pub const TRAIN_LOGS: &'static str = "train";
+    /// burn-train's metric logs of the validation split.
     pub const VALID_LOGS: &'static str = "valid";
 
     /// The run directory at `path`, whether or not it exists.
@@ -74,6 +77,7 @@ impl RunDir {
         }
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -83,14 +87,17 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// Its `config.toml`.
     pub fn config_path(&self) -> PathBuf {
         self.file(Self::CONFIG)
     }
 
+    /// Its final weights, `model.mpk`.
     pub fn model_path(&self) -> PathBuf {
         self.file(Self::MODEL_FILE)
     }
 
+    /// Its checkpoint directory.
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.file(Self::CHECKPOINTS)
     }

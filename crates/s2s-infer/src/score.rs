@@ -13,7 +13,9 @@ use crate::{best_texts, translate_ids, InferError};
 /// (never averaged per batch), they give the corpus score of all of them.
 #[derive(Clone, Debug, Default)]
 pub struct Scores {
+    /// Corpus BLEU statistics (sacrebleu 13a tokenization).
     pub bleu: BleuStats,
+    /// chrF2 statistics.
     pub chrf: ChrfStats,
 }
 

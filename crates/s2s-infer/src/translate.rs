@@ -10,6 +10,7 @@ use crate::InferError;
 /// One output of [`translate`]: the detokenized text and what the decoder produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Translation {
+    /// The detokenized text.
     pub text: String,
     /// Subword strings of the generated ids.
     pub tokens: Vec<String>,

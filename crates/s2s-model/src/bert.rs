@@ -30,7 +30,7 @@ use burn_store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsS
 use serde::Deserialize;
 
 use crate::attention::{key_padding_mask, MultiHeadAttention, MultiHeadAttentionConfig};
-use crate::config::Activation;
+use crate::feedforward::Activation;
 use crate::feedforward::{FeedForward, FeedForwardConfig};
 
 /// What can go wrong reading a BERT checkpoint; each message names the file or tensor.

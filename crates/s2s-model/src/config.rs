@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::feedforward::Activation;
+
 /// Why a model configuration was refused. Each message is one sentence meant for a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -24,14 +26,6 @@ pub enum PositionKind {
     Sinusoidal,
     /// A trained embedding per position (BERT, GPT-2).
     Learned,
-}
-
-/// Non-linearity inside the feed-forward blocks.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Relu,
-    Gelu,
 }
 
 /// How encoder states are mapped into the decoder's space.

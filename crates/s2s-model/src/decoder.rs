@@ -11,7 +11,7 @@ use crate::attention::{
     causal_mask, key_padding_mask, MultiHeadAttention, MultiHeadAttentionConfig,
 };
 use crate::cache::{EncoderMemory, KvCache, MemoryKeyValue};
-use crate::config::Activation;
+use crate::feedforward::Activation;
 use crate::feedforward::{FeedForward, FeedForwardConfig};
 
 /// Configuration of [`TransformerDecoder`].

@@ -4,7 +4,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::attention::{key_padding_mask, MultiHeadAttention, MultiHeadAttentionConfig};
-use crate::config::Activation;
+use crate::feedforward::Activation;
 use crate::feedforward::{FeedForward, FeedForwardConfig};
 
 /// Configuration of [`TransformerEncoder`].

@@ -3,7 +3,15 @@
 use burn::nn::{Dropout, DropoutConfig, Gelu, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use crate::config::Activation;
+use serde::{Deserialize, Serialize};
+
+/// Non-linearity inside the feed-forward blocks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Gelu,
+}
 
 /// Configuration of [`FeedForward`].
 #[derive(Config, Debug)]

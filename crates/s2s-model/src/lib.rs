@@ -22,9 +22,9 @@ pub use batch::{special, Seq2SeqBatch};
 pub use bert::{mean_pool, BertConfig, BertEncoder, BertError};
 pub use cache::{EncoderMemory, KvCache, MemoryKeyValue};
 pub use config::{
-    Activation, AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig,
-    VocabSizes,
+    AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig, VocabSizes,
 };
+pub use feedforward::Activation;
 pub use loss::{fused_cross_entropy, sequence_cross_entropy, FusedCrossEntropy, FusedLossOutput};
 pub use seq2seq::{Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource};
 

@@ -75,6 +75,9 @@ pub struct BenchResult {
 /// The weights are drawn on the backend `R` (on `init_device`) and moved to `B` through a
 /// record, so that backends compared with the same `R` start from identical weights whatever
 /// their own random number generators do.
+///
+/// # Errors
+/// An invalid config or options, data that cannot be prepared, a backend failure.
 pub fn bench<B: AutodiffBackend, R: Backend>(
     config: &ExperimentConfig,
     data: &PreparedData,
