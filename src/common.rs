@@ -101,16 +101,6 @@ pub fn run_backend(
     Ok(kind)
 }
 
-/// The run's `[generation]` section with the command-line flags applied (flags win, see
-/// [`crate::generation_args`]), resolved.
-pub fn generation_config(
-    run: &RunDir,
-    config: &ExperimentConfig,
-    args: &GenerationArgs,
-) -> anyhow::Result<s2s_generate::GenerationConfig> {
-    args.resolve(config, &run.config_path())
-}
-
 /// The lines of `input` (stdin if `None`), a leading byte-order mark dropped.
 pub fn read_lines(input: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let text = match input {
@@ -172,22 +162,49 @@ impl InferTask for TranslateTask<'_> {
     }
 }
 
-/// The translations of `sentences` by the run's model on `kind` ([`s2s_infer::translate`]):
-/// per line, its `num_return_sequences` hypotheses; none for a blank line.
-pub fn translate_lines(
-    kind: BackendKind,
-    run: &RunDir,
-    config: &ExperimentConfig,
-    sentences: &[String],
-    generation: &s2s_generate::GenerationConfig,
-) -> anyhow::Result<Vec<Vec<Translation>>> {
-    let task = TranslateTask {
-        run,
-        config,
-        sentences,
-        generation,
-    };
-    dispatch_infer(kind, task)
+/// A trained run opened for translating: what `s2s generate` and `s2s eval --run` start from.
+#[derive(Debug)]
+pub struct Serving {
+    /// The run directory.
+    pub run: RunDir,
+    /// The config it was trained with.
+    pub config: ExperimentConfig,
+    /// The run's `[generation]` with the command-line flags applied (flags win, see
+    /// [`crate::generation_args`]), resolved.
+    pub generation: s2s_generate::GenerationConfig,
+    /// The flag's backend, else the one the run was trained on.
+    pub kind: BackendKind,
+}
+
+impl Serving {
+    /// Opens the run at `run_dir` with the command line's backend and generation flags.
+    pub fn open(
+        run_dir: &Path,
+        backend: Option<BackendKind>,
+        args: &GenerationArgs,
+    ) -> anyhow::Result<Self> {
+        let (run, config) = read_run(run_dir)?;
+        let generation = args.resolve(&config, &run.config_path())?;
+        let kind = run_backend(backend, &config)?;
+        Ok(Self {
+            run,
+            config,
+            generation,
+            kind,
+        })
+    }
+
+    /// The translations of `sentences` by the run's model ([`s2s_infer::translate`]): per
+    /// line, its `num_return_sequences` hypotheses; none for a blank line.
+    pub fn translate(&self, sentences: &[String]) -> anyhow::Result<Vec<Vec<Translation>>> {
+        let task = TranslateTask {
+            run: &self.run,
+            config: &self.config,
+            sentences,
+            generation: &self.generation,
+        };
+        dispatch_infer(self.kind, task)
+    }
 }
 
 /// A progress bar with ETA on stderr over `total` items (hidden when stderr is not a terminal,

@@ -10,7 +10,7 @@ use s2s_eval::Metric;
 use s2s_infer::{best_texts, describe, Scores};
 
 use crate::backend::BackendKind;
-use crate::common::{generation_config, read_run, run_backend, translate_lines};
+use crate::common::Serving;
 use crate::generation_args::GenerationArgs;
 
 /// A data split named on the command line.
@@ -74,9 +74,8 @@ pub fn run(
     backend: Option<BackendKind>,
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
-    let (run, config) = read_run(run_dir)?;
-    let generation = generation_config(&run, &config, args)?;
-    let kind = run_backend(backend, &config)?;
+    let serving = Serving::open(run_dir, backend, args)?;
+    let (config, generation, kind) = (&serving.config, &serving.generation, serving.kind);
     let (name, split) = match split {
         SplitArg::Train => ("train", Split::Train),
         SplitArg::Valid => ("valid", Split::Valid),
@@ -92,18 +91,12 @@ pub fn run(
     let sources: Vec<String> = pairs.iter().map(|p| p.source.clone()).collect();
     let references: Vec<String> = pairs.iter().map(|p| p.target.clone()).collect();
     let started = Instant::now();
-    let hypotheses = best_texts(&translate_lines(
-        kind,
-        &run,
-        &config,
-        &sources,
-        &generation,
-    )?);
+    let hypotheses = best_texts(&serving.translate(&sources)?);
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         "translated {} {name} pairs with {} on {kind} in {seconds:.1} s ({:.1} sentences/s)",
         pairs.len(),
-        describe(&generation),
+        describe(generation),
         pairs.len() as f64 / seconds.max(1e-9)
     );
     if let Some(path) = output {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use s2s_infer::Translation;
 
 use crate::backend::BackendKind;
-use crate::common::{generation_config, read_lines, read_run, run_backend, translate_lines};
+use crate::common::{read_lines, Serving};
 use crate::generation_args::GenerationArgs;
 
 /// Output of `s2s generate`.
@@ -32,13 +32,11 @@ pub fn generate(
     backend: Option<BackendKind>,
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
-    let (run, config) = read_run(run_dir)?;
-    let generation = generation_config(&run, &config, args)?;
-    let kind = run_backend(backend, &config)?;
+    let serving = Serving::open(run_dir, backend, args)?;
     let sentences = read_lines(input)?;
-    let outputs = translate_lines(kind, &run, &config, &sentences, &generation)?;
+    let outputs = serving.translate(&sentences)?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let per_input = generation.num_return_sequences();
+    let per_input = serving.generation.num_return_sequences();
     for (line, (source, hyps)) in sentences.iter().zip(&outputs).enumerate() {
         match format {
             OutputFormat::Text => {
