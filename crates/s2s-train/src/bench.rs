@@ -42,6 +42,7 @@ pub struct BenchOptions {
 /// What one backend measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchResult {
+    /// Parameters of the benchmarked model.
     pub parameters: usize,
     /// Median seconds of one optimizer step (forward, backward, clipping, Adam), synchronised.
     pub median_step_seconds: f64,
@@ -56,6 +57,7 @@ pub struct BenchResult {
     pub decode_tokens_per_second: f64,
     /// Seconds of the timed decoding run.
     pub decode_seconds: f64,
+    /// Tokens generated in the timed decoding run.
     pub decode_tokens: usize,
     /// Tokens per second of the best hypotheses of beam search (`num_beams` wide, same
     /// sentences and length); `None` when `num_beams` is 1.
@@ -64,6 +66,7 @@ pub struct BenchResult {
     /// Seconds of the timed beam-search run.
     #[serde(default)]
     pub beam_seconds: Option<f64>,
+    /// Beam width of the beam-search measurement.
     #[serde(default)]
     pub num_beams: usize,
 }
@@ -348,19 +351,27 @@ fn time_decoding<B: Backend>(
 /// `s2s bench` and read by the script.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceInput {
+    /// `training.seed`.
     pub seed: u64,
     /// Intra-op threads the reference may use (the s2s backends use every logical CPU).
     pub threads: usize,
+    /// Untimed steps before the timed ones.
     pub warmup_steps: usize,
+    /// The architecture.
     pub model: ReferenceModel,
+    /// The optimizer and schedule.
     pub training: ReferenceTraining,
+    /// The special token ids.
     pub special: ReferenceSpecial,
     /// `warmup_steps + steps` batches, in the order the s2s backends train on them.
     pub batches: Vec<ReferenceBatch>,
+    /// The decoding measurement.
     pub decode: ReferenceDecode,
 }
 
-/// The model's shape (a Transformer source encoder; BERT encoders have no reference).
+/// The model's shape (a Transformer source encoder; BERT encoders have no reference); each field
+/// is the `[model]` key of the same name (`*_encoder`/`*_decoder`: `model.encoder.*`/
+/// `model.decoder.*`), the vocabularies are the trained tokenizers'.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceModel {
     pub source_vocab: usize,
@@ -385,6 +396,7 @@ pub struct ReferenceModel {
     pub adapter: AdapterKind,
 }
 
+/// The optimizer and schedule: each field is the `[training]` key of the same name.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceTraining {
     pub lr_factor: f64,
@@ -396,6 +408,7 @@ pub struct ReferenceTraining {
     pub adam_epsilon: f32,
 }
 
+/// The special token ids (`s2s_model::special`).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceSpecial {
     pub pad: u32,
@@ -413,12 +426,16 @@ pub struct ReferenceBatch {
     pub target_labels: Vec<Vec<i64>>,
 }
 
+/// What the reference decodes after training, as [`bench`] does.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceDecode {
     /// Unpadded source ids, as s2s decodes them.
     pub sources: Vec<Vec<u32>>,
+    /// Tokens generated per source (`</s>` suppressed until then).
     pub tokens: usize,
+    /// Beam width of the beam-search measurement (1: none).
     pub num_beams: usize,
+    /// Sources decoded together.
     pub batch_size: usize,
 }
 

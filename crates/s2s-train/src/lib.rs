@@ -41,39 +41,66 @@ use std::path::PathBuf;
 /// Everything that can stop a run, each with one sentence for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// A config that cannot train (beyond what [`ExperimentConfig::validate`] checks).
     #[error("invalid experiment config: {0}")]
     Config(String),
+    /// The run's files, config, model loading, translating or scoring.
     #[error(transparent)]
     Infer(#[from] s2s_infer::InferError),
+    /// Tokenizers, corpora and pair files.
     #[error(transparent)]
     Data(#[from] s2s_data::DataError),
+    /// A model config that cannot be built.
     #[error(transparent)]
     Model(#[from] s2s_model::ConfigError),
+    /// A BERT config or weights that cannot be read.
     #[error(transparent)]
     Bert(#[from] s2s_model::BertError),
+    /// Decoding for validation BLEU or the samples.
     #[error(transparent)]
     Generate(#[from] s2s_generate::GenerateError),
+    /// A new run into a directory that already has checkpoints.
     #[error(
         "{0} already holds checkpoints; pass --resume to continue that run or remove the directory"
     )]
     RunExists(PathBuf),
+    /// `--resume` on a run without checkpoints.
     #[error("{0} has no checkpoint to resume from")]
     NothingToResume(PathBuf),
+    /// Another live process holds the run's lock.
     #[error(
         "{} is in use by process {holder}, which is training into it; wait for it or stop it \
          (a lock left by a process that has died is taken over by itself)",
         run_dir.display()
     )]
-    RunLocked { run_dir: PathBuf, holder: String },
+    RunLocked {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The holder's process id, as written in the lock.
+        holder: String,
+    },
+    /// A resume whose config, tokenizers or data differ from the run's where they may not.
     #[error(
         "cannot resume {}: the config changes {keys}, which must stay as the run started \
          (only training.epochs, keep_checkpoints, checkpoint_every_steps, samples, bleu_pairs, \
          backend, threads, the data paths and [generation] may change); nothing was written",
         run_dir.display()
     )]
-    ResumeMismatch { run_dir: PathBuf, keys: String },
+    ResumeMismatch {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// What changed, comma-separated.
+        keys: String,
+    },
+    /// A resume where every checkpoint is damaged or does not fit the model.
     #[error("{} has no intact checkpoint to resume from: {why}", run_dir.display())]
-    NoIntactCheckpoint { run_dir: PathBuf, why: String },
+    NoIntactCheckpoint {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Why each checkpoint was passed over.
+        why: String,
+    },
+    /// Ctrl-C, SIGTERM or the TUI's quit: a checkpoint of that point was written.
     #[error(
         "training stopped ({reason}) in epoch {epoch} after batch {step}; a checkpoint of that \
          point is in {}/{}; continue with --resume",
@@ -81,11 +108,16 @@ pub enum TrainError {
         s2s_infer::RunDir::CHECKPOINTS
     )]
     Interrupted {
+        /// The run directory.
         run_dir: PathBuf,
+        /// What stopped it.
         reason: String,
+        /// The epoch it stopped in (1-based).
         epoch: usize,
+        /// The last batch done in that epoch (global step).
         step: usize,
     },
+    /// A NaN or infinite loss or weights: nothing was written from that state.
     #[error(
         "training stopped: {what}; no model was written from it (checkpoints written before are \
          kept in {}/{}); train again in a new run with a lower training.lr_factor or \
@@ -93,20 +125,38 @@ pub enum TrainError {
         run_dir.display(),
         s2s_infer::RunDir::CHECKPOINTS
     )]
-    NonFinite { what: String, run_dir: PathBuf },
-    #[error("cannot load the weights in {path}: {message}")]
-    Weights { path: PathBuf, message: String },
+    NonFinite {
+        /// Which value, of which batch.
+        what: String,
+        /// The run directory.
+        run_dir: PathBuf,
+    },
+    /// The final weights cannot be written.
+    #[error("cannot write the weights to {path}: {message}")]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// Why, in one sentence.
+        message: String,
+    },
+    /// A learning-rate schedule burn refuses.
     #[error("{0}")]
     Schedule(String),
+    /// The backend failed (a panic in the training loop, a failed synchronisation).
     #[error("the backend failed: {0}")]
     Backend(String),
+    /// A file that cannot be read or written.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// What was being done ("read", "write", …).
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The length limits leave no training or validation pair.
     #[error("no training pairs are left after the length limits; raise data.max_source_len/max_target_len")]
     NoTrainingData,
 }

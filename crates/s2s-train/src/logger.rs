@@ -32,6 +32,7 @@ impl std::fmt::Debug for ResumedFileLogger {
 }
 
 impl ResumedFileLogger {
+    /// Logs into `directory`, the first epoch of this launch being `start_epoch + 1`.
     pub fn new(directory: &Path, start_epoch: usize) -> Self {
         Self {
             inner: FileMetricLogger::new(directory),

@@ -143,6 +143,7 @@ impl<B: Backend> Default for TokenLossMetric<B> {
 }
 
 impl<B: Backend> TokenLossMetric<B> {
+    /// An empty metric named `Loss`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -207,6 +208,7 @@ impl<B: Backend> Default for TokenAccuracyMetric<B> {
 }
 
 impl<B: Backend> TokenAccuracyMetric<B> {
+    /// An empty metric named `Accuracy`.
     pub fn new() -> Self {
         Self::default()
     }

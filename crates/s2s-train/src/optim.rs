@@ -30,6 +30,7 @@ pub struct EncoderLrOptimizer<O> {
 }
 
 impl<O> EncoderLrOptimizer<O> {
+    /// Wraps `inner`; the encoder learns at `encoder_lr_scale` × the scheduled rate.
     pub fn new(inner: O, encoder_lr_scale: f64) -> Self {
         Self {
             inner,

@@ -16,7 +16,9 @@ use crate::TrainError;
 /// Sentence pairs of the three splits, as read from disk.
 #[derive(Clone, Debug, Default)]
 pub struct PreparedData {
+    /// Training pairs, as in the file.
     pub train: Vec<SentencePair>,
+    /// Validation pairs, as in the file.
     pub valid: Vec<SentencePair>,
     /// Held-out pairs for the sample translations (may be empty).
     pub test: Vec<SentencePair>,
@@ -85,6 +87,7 @@ pub enum Start<'a> {
 /// An experiment ready to train: tokenizers, BERT shape and tokenized pairs.
 #[derive(Clone, Debug)]
 pub struct Experiment {
+    /// Source and target tokenizers.
     pub tokenizers: TokenizerPair,
     /// The pre-trained encoder's shape, with `model.bert`.
     pub bert: Option<BertConfig>,

@@ -32,6 +32,7 @@ impl std::fmt::Debug for PlainRenderer {
 }
 
 impl PlainRenderer {
+    /// A renderer that writes a progress line at most every `interval`.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,

@@ -11,6 +11,7 @@ use crate::validation::{BleuDecoder, ValidBatch, ValidOutput};
 /// forbids implementing them on `Seq2Seq` outside s2s-model, which stays free of burn-train).
 #[derive(Module, Debug)]
 pub struct Seq2SeqLearner<B: Backend> {
+    /// The model being trained.
     pub model: Seq2Seq<B>,
     /// Decodes the BLEU rows of validation batches; `None` turns validation BLEU off.
     #[module(skip)]

@@ -21,13 +21,16 @@ use s2s_model::{Seq2Seq, Seq2SeqBatch};
 /// A validation pair; `reference` (the raw target text) is set on the pairs BLEU decodes.
 #[derive(Clone, Debug)]
 pub struct ValidItem {
+    /// The tokenized pair (teacher forcing).
     pub pair: TokenizedPair,
+    /// The raw target text, on the pairs validation BLEU translates.
     pub reference: Option<String>,
 }
 
 /// A validation batch: the teacher-forcing tensors, plus the rows to decode for BLEU.
 #[derive(Clone, Debug)]
 pub struct ValidBatch<B: Backend> {
+    /// The teacher-forcing tensors.
     pub batch: Seq2SeqBatch<B>,
     /// Model input ids (specials included) and raw reference of each pair to translate.
     pub decode: Vec<(Vec<u32>, String)>,
@@ -57,7 +60,9 @@ impl<B: Backend> Batcher<B, ValidItem, ValidBatch<B>> for ValidBatcher {
 /// How the validation step decodes: the target tokenizer and the generation settings.
 #[derive(Clone)]
 pub struct BleuDecoder {
+    /// The target tokenizer (detokenizes the hypotheses).
     pub tokenizer: Arc<Seq2SeqTokenizer>,
+    /// The run's `[generation]`, resolved.
     pub config: GenerationConfig,
 }
 
@@ -96,14 +101,18 @@ impl BleuDecoder {
 /// The validation step's output: what burn's sequence metrics read, plus BLEU statistics.
 #[allow(missing_debug_implementations)] // burn's SequenceOutput has no Debug
 pub struct ValidOutput<B: Backend> {
+    /// Loss, logits and targets for the loss, accuracy and perplexity metrics.
     pub sequence: SequenceOutput<B>,
+    /// BLEU statistics of the batch's decoded pairs (`None` without validation BLEU).
     pub bleu: Option<BleuStats>,
 }
 
 /// [`ValidOutput`] after burn moved its tensors off the device.
 #[allow(missing_debug_implementations)]
 pub struct ValidOutputSync<S> {
+    /// [`ValidOutput::sequence`], synced.
     pub sequence: S,
+    /// [`ValidOutput::bleu`].
     pub bleu: Option<BleuStats>,
 }
 
@@ -152,6 +161,7 @@ impl Default for BleuMetric {
 }
 
 impl BleuMetric {
+    /// An empty metric.
     pub fn new() -> Self {
         Self::default()
     }
