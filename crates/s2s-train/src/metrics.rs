@@ -273,3 +273,97 @@ impl<B: Backend> Numeric for TokenAccuracyMetric<B> {
         self.mean.entry()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray<f32>;
+
+    fn metadata() -> MetricMetadata {
+        let progress = burn::data::dataloader::Progress {
+            items_processed: 1,
+            items_total: 1,
+        };
+        MetricMetadata {
+            progress: progress.clone(),
+            global_progress: progress,
+            iteration: Some(1),
+            lr: None,
+        }
+    }
+
+    /// `[rows, len]` targets whose first `tokens[r]` ids are real and the rest padding.
+    fn targets(tokens: &[usize], len: usize) -> Tensor<B, 2, Int> {
+        let ids: Vec<i64> = tokens
+            .iter()
+            .flat_map(|&n| (0..len).map(move |i| if i < n { 5 } else { special::PAD as i64 }))
+            .collect();
+        Tensor::from_data(
+            TensorData::new(ids, [tokens.len(), len]),
+            &Default::default(),
+        )
+    }
+
+    fn value(entry: NumericEntry) -> (f64, usize) {
+        match entry {
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count,
+            } => (aggregated_value, count),
+            NumericEntry::Value(v) => (v, 1),
+        }
+    }
+
+    #[test]
+    fn loss_is_weighted_by_target_tokens_not_by_batch() {
+        let mut metric = TokenLossMetric::<B>::new();
+        let device = Default::default();
+        // 12 tokens at loss 2.0, then 3 tokens at loss 6.0: (24 + 18) / 15 = 2.8 (the mean of
+        // the two batch means would be 4.0).
+        for (loss, tokens) in [(2.0f32, vec![4, 4, 4]), (6.0, vec![3, 0, 0])] {
+            let input = TokenLossInput {
+                loss: Tensor::from_data(TensorData::new(vec![loss], [1]), &device),
+                targets: targets(&tokens, 5),
+            };
+            metric.update(&input, &metadata());
+        }
+        let (mean, count) = value(metric.value());
+        assert_eq!(count, 15);
+        assert!((mean - 2.8).abs() < 1e-9, "{mean}");
+        metric.clear();
+        assert_eq!(value(metric.value()).1, 0);
+    }
+
+    #[test]
+    fn accuracy_counts_hits_over_real_tokens_only() {
+        let mut metric = TokenAccuracyMetric::<B>::new();
+        let device = Default::default();
+        // Two rows of 3 positions, vocab 6: the model always predicts id 5 (the real targets'
+        // id), so every real token is a hit and padding (predicted 5, labelled PAD) is not
+        // counted: 100 %, over 4 tokens.
+        let mut logits = vec![0f32; 2 * 3 * 6];
+        for position in 0..6 {
+            logits[position * 6 + 5] = 1.0;
+        }
+        let input = TokenAccuracyInput {
+            logits: Tensor::from_data(TensorData::new(logits.clone(), [2, 3, 6]), &device),
+            targets: targets(&[3, 1], 3),
+        };
+        metric.update(&input, &metadata());
+        assert_eq!(value(metric.value()), (100.0, 4));
+        // A batch of 4 real tokens with no hit (the model now predicts id 1): 4 of 8 overall.
+        let mut wrong = vec![0f32; 2 * 3 * 6];
+        for position in 0..6 {
+            wrong[position * 6 + 1] = 1.0;
+        }
+        let input = TokenAccuracyInput {
+            logits: Tensor::from_data(TensorData::new(wrong, [2, 3, 6]), &device),
+            targets: targets(&[2, 2], 3),
+        };
+        metric.update(&input, &metadata());
+        assert_eq!(value(metric.value()), (50.0, 8));
+    }
+}
