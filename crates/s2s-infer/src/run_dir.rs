@@ -97,11 +97,6 @@ impl RunDir {
         self.file(Self::MODEL_FILE)
     }
 
-    /// Its checkpoint directory.
-    pub fn checkpoint_dir(&self) -> PathBuf {
-        self.file(Self::CHECKPOINTS)
-    }
-
     /// The epochs with metric logs under `split` ([`Self::TRAIN_LOGS`] or
     /// [`Self::VALID_LOGS`]: `<split>/epoch-N/`), in order.
     pub fn logged_epochs(&self, split: &str) -> Vec<usize> {

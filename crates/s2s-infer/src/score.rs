@@ -7,7 +7,7 @@ use s2s_data::Seq2SeqTokenizer;
 use s2s_eval::{BleuStats, ChrfStats, EvalError};
 use s2s_generate::{DecodeStrategy, GenerationConfig, IncrementalDecoder};
 
-use crate::{best_texts, translate_ids, InferError};
+use crate::InferError;
 
 /// Sufficient statistics of corpus BLEU and chrF over a set of segments; summed over batches
 /// (never averaged per batch), they give the corpus score of all of them.
@@ -43,7 +43,7 @@ impl Scores {
     /// translation of each.
     ///
     /// # Errors
-    /// As [`translate_ids`].
+    /// As [`crate::translate_ids`].
     pub fn of_rows<B: Backend, M: IncrementalDecoder<B>>(
         model: &M,
         tokenizer: &Seq2SeqTokenizer,
@@ -56,7 +56,14 @@ impl Scores {
             .iter()
             .map(|(_, reference)| reference.clone())
             .collect();
-        let hypotheses = best_texts(&translate_ids(model, tokenizer, &sources, config, device)?);
+        // Only the best hypothesis's text is scored: no token strings, no other hypotheses.
+        let hypotheses = s2s_generate::generate(model, &sources, config, device)?
+            .into_iter()
+            .map(|hyps| match hyps.first() {
+                Some(best) => tokenizer.decode(&best.tokens),
+                None => Ok(String::new()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::of(&hypotheses, &references)?)
     }
 

@@ -21,9 +21,8 @@ use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::EventStoreClient;
 
 use s2s_infer::recorder::{checksum_path, verify_checksum};
+use s2s_infer::RunDir;
 
-/// Directory of the checkpoints inside a run directory.
-pub const CHECKPOINT_DIR: &str = s2s_infer::RunDir::CHECKPOINTS;
 /// Name prefix of the step checkpoints' files (`step-model-S.mpk`, …).
 pub const STEP_PREFIX: &str = "step-";
 const PARTS: [&str; 3] = ["model", "optim", "scheduler"];
@@ -60,7 +59,7 @@ impl CheckpointRef {
 
     /// The three files of this checkpoint in `run_dir`.
     pub fn files(self, run_dir: &Path) -> Vec<PathBuf> {
-        let dir = run_dir.join(CHECKPOINT_DIR);
+        let dir = run_dir.join(RunDir::CHECKPOINTS);
         PARTS
             .iter()
             .map(|part| match self {
@@ -92,7 +91,7 @@ impl std::fmt::Display for CheckpointRef {
 
 /// Every checkpoint whose model file exists in `run_dir`, intact or not, in no order.
 pub fn list_checkpoints(run_dir: &Path) -> Vec<CheckpointRef> {
-    std::fs::read_dir(run_dir.join(CHECKPOINT_DIR))
+    std::fs::read_dir(run_dir.join(RunDir::CHECKPOINTS))
         .into_iter()
         .flatten()
         .filter_map(|e| {
@@ -146,7 +145,7 @@ pub fn newest_intact(
 /// Removes `.sha256` files whose checkpoint file is gone (burn-train deletes old checkpoints'
 /// `.mpk` files only). Call only while no checkpoint is being written.
 pub fn remove_orphan_checksums(run_dir: &Path) {
-    for entry in std::fs::read_dir(run_dir.join(CHECKPOINT_DIR))
+    for entry in std::fs::read_dir(run_dir.join(RunDir::CHECKPOINTS))
         .into_iter()
         .flatten()
         .flatten()
@@ -235,7 +234,7 @@ mod tests {
     fn the_newest_intact_checkpoint_wins_and_damaged_ones_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path();
-        std::fs::create_dir_all(run.join(CHECKPOINT_DIR)).unwrap();
+        std::fs::create_dir_all(run.join(RunDir::CHECKPOINTS)).unwrap();
         let write = |c: CheckpointRef, bytes: &[u8]| {
             for file in c.files(run) {
                 std::fs::write(&file, bytes).unwrap();

@@ -26,8 +26,7 @@ pub use learner::TrainOptions;
 pub use lock::RunLock;
 pub use optim::EncoderLrOptimizer;
 pub use prepare::{
-    build_tokenizers, load_data, load_experiment_data, prepare, resolve_encoder, seeded_subset,
-    Experiment, PreparedData, Start,
+    build_tokenizers, load_experiment_data, prepare, seeded_subset, Experiment, PreparedData, Start,
 };
 pub use renderer::PlainRenderer;
 pub use run::train;

@@ -10,10 +10,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::TrainError;
+use s2s_infer::RunDir;
 
-/// File name of the lock inside a run directory.
-pub const LOCK_FILE: &str = s2s_infer::RunDir::LOCK;
+use crate::TrainError;
 
 /// Holds `<run>/.lock` until dropped; the file is removed on drop.
 #[derive(Debug)]
@@ -33,7 +32,7 @@ impl RunLock {
             path: run_dir.to_path_buf(),
             source,
         })?;
-        let path = run_dir.join(LOCK_FILE);
+        let path = run_dir.join(RunDir::LOCK);
         let io = |action: &'static str| {
             let path = path.clone();
             move |source| TrainError::Io {
@@ -110,7 +109,9 @@ mod tests {
         let first = RunLock::acquire(&run).unwrap();
         let pid = std::process::id().to_string();
         assert_eq!(
-            std::fs::read_to_string(run.join(LOCK_FILE)).unwrap().trim(),
+            std::fs::read_to_string(run.join(RunDir::LOCK))
+                .unwrap()
+                .trim(),
             pid
         );
         // A second open file description conflicts even within one process.
@@ -118,18 +119,20 @@ mod tests {
         assert!(err.contains(&format!("process {pid}")), "{err}");
         // Garbage in a lock file left behind is taken over, not an error.
         drop(first);
-        std::fs::write(run.join(LOCK_FILE), [0xff, 0xfe, 0x00]).unwrap();
+        std::fs::write(run.join(RunDir::LOCK), [0xff, 0xfe, 0x00]).unwrap();
         let first = RunLock::acquire(&run).unwrap();
         drop(first);
         assert!(
-            !run.join(LOCK_FILE).exists(),
+            !run.join(RunDir::LOCK).exists(),
             "a clean exit removes the lock"
         );
         // A lock file left by a dead process (its PID written, the OS lock gone).
-        std::fs::write(run.join(LOCK_FILE), "999999\n").unwrap();
+        std::fs::write(run.join(RunDir::LOCK), "999999\n").unwrap();
         let taken = RunLock::acquire(&run).unwrap();
         assert_eq!(
-            std::fs::read_to_string(run.join(LOCK_FILE)).unwrap().trim(),
+            std::fs::read_to_string(run.join(RunDir::LOCK))
+                .unwrap()
+                .trim(),
             pid
         );
         drop(taken);

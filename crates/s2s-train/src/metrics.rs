@@ -69,16 +69,13 @@ impl<B: Backend> Adaptor<TokenAccuracyInput<B>> for ValidOutputSync<SequenceOutp
     }
 }
 
-/// Non-padding tokens of `targets`.
-fn tokens<B: Backend>(targets: &Tensor<B, 2, Int>) -> usize {
-    let n: i64 = targets
+/// `[1]`: the non-padding tokens of `targets`.
+fn real_tokens<B: Backend>(targets: &Tensor<B, 2, Int>) -> Tensor<B, 1, Int> {
+    targets
         .clone()
         .not_equal_elem(special::PAD as i64)
         .int()
         .sum()
-        .into_scalar()
-        .elem();
-    usize::try_from(n).unwrap_or(0)
 }
 
 /// A token-weighted mean over the epoch so far.
@@ -169,8 +166,21 @@ impl<B: Backend> Metric for TokenLossMetric<B> {
     }
 
     fn update(&mut self, item: &TokenLossInput<B>, _metadata: &MetricMetadata) -> SerializedEntry {
-        let loss: f64 = item.loss.clone().mean().into_scalar().elem();
-        self.mean.update(loss, tokens(&item.targets), "", 2)
+        // The loss and the token count in one read from the device.
+        let both = Tensor::cat(
+            vec![item.loss.clone().mean(), real_tokens(&item.targets).float()],
+            0,
+        )
+        .into_data()
+        .convert::<f64>()
+        .into_vec::<f64>()
+        .unwrap_or_default();
+        let (loss, tokens) = (
+            both.first().copied().unwrap_or(f64::NAN),
+            both.get(1).copied(),
+        );
+        self.mean
+            .update(loss, tokens.unwrap_or(0.0) as usize, "", 2)
     }
 
     fn clear(&mut self) {
@@ -239,18 +249,25 @@ impl<B: Backend> Metric for TokenAccuracyMetric<B> {
         _metadata: &MetricMetadata,
     ) -> SerializedEntry {
         let keep = item.targets.clone().not_equal_elem(special::PAD as i64);
-        let hits: i64 = item
+        let hits = item
             .logits
             .clone()
             .argmax(2)
             .squeeze_dim::<2>(2)
             .equal(item.targets.clone())
-            .bool_and(keep)
+            .bool_and(keep.clone())
             .int()
-            .sum()
-            .into_scalar()
-            .elem();
-        let n = tokens(&item.targets);
+            .sum();
+        // Hits and real tokens in one read from the device.
+        let both = Tensor::cat(vec![hits, keep.int().sum()], 0)
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .unwrap_or_default();
+        let (hits, n) = match both[..] {
+            [hits, n] => (hits, usize::try_from(n).unwrap_or(0)),
+            _ => (0, 0),
+        };
         let percent = if n == 0 {
             0.0
         } else {

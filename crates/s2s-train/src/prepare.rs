@@ -31,10 +31,7 @@ pub struct PreparedData {
 ///
 /// # Errors
 /// [`TrainError::Data`] when the BERT cannot be found or prepared.
-pub fn resolve_encoder(
-    model: &ModelConfig,
-    data_dir: &Path,
-) -> Result<Option<PathBuf>, TrainError> {
+fn resolve_encoder(model: &ModelConfig, data_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     match &model.bert {
         Some(name) => Ok(Some(s2s_data::resolve_bert(name, data_dir)?)),
         None => Ok(None),
@@ -61,7 +58,7 @@ pub fn load_experiment_data(
 ///
 /// # Errors
 /// A config without data files, a corpus that cannot be prepared, a file that is not pairs.
-pub fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, TrainError> {
+fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, TrainError> {
     let (train, valid, test) = config.split_paths(data_dir)?;
     Ok(PreparedData {
         train: s2s_data::read_pairs(&train)?,

@@ -82,6 +82,8 @@ pub(crate) struct Trained<B: Backend> {
     pub model: Seq2Seq<B>,
     /// Parameters of the model as the last phase trained it.
     pub parameters: usize,
+    /// Training pairs it was trained on.
+    pub train_pairs: usize,
 }
 
 /// Evaluates the final `model` (exact, token-weighted validation numbers; BLEU/chrF of the
@@ -130,7 +132,7 @@ pub(crate) fn final_report<B: Backend>(
     let report = TrainReport {
         run_dir: run.path().to_path_buf(),
         epochs: t.epochs,
-        train_pairs: experiment.train.len(),
+        train_pairs: trained.train_pairs,
         valid_pairs: experiment.valid.len(),
         parameters: trained.parameters,
         valid_loss,

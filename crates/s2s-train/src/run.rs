@@ -51,7 +51,7 @@ pub fn train<B: AutodiffBackend>(
         _ => {}
     }
     let fingerprint = data_fingerprint(&data);
-    let experiment = if options.resume {
+    let mut experiment = if options.resume {
         check_resume(config, run, &fingerprint)?;
         prepare(config, &data, Start::Resume(run))?
     } else {
@@ -67,8 +67,9 @@ pub fn train<B: AutodiffBackend>(
         experiment
     };
     let t = &config.training;
+    // The training pairs move into the batch plan (no copy); the report counts them there.
     let batches = EpochBatches::new(
-        experiment.train.clone(),
+        std::mem::take(&mut experiment.train),
         t.batch_size,
         t.bucket_pool,
         t.seed,
@@ -206,7 +207,11 @@ fn train_phases<B: AutodiffBackend>(
         let phase = Phase { start, end, resume };
         let (model, outcome) = launch::<B>(config, run, model, phase, phase_data, options, device)?;
         check_outcome(run, outcome)?;
-        trained = Some(Trained { model, parameters });
+        trained = Some(Trained {
+            model,
+            parameters,
+            train_pairs: phase_data.batches.num_items(),
+        });
         start = end;
         resume = Some(CheckpointRef::Epoch(end));
     }

@@ -30,10 +30,10 @@ use burn::train::{
 };
 use s2s_data::EpochBatches;
 
-use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly, CHECKPOINT_DIR};
+use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly};
 use crate::optim::TrainingOptimizer;
 use crate::step::Seq2SeqLearner;
-use s2s_infer::RunRecorder;
+use s2s_infer::{RunDir, RunRecorder};
 
 /// The learning components of every s2s run.
 pub(crate) type Components<B> =
@@ -90,7 +90,7 @@ pub(crate) struct RunStrategy<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> RunStrategy<B> {
     fn step_checkpointer(&self) -> LearningCheckpointer<Components<B>> {
-        let dir = self.run_dir.join(CHECKPOINT_DIR);
+        let dir = self.run_dir.join(RunDir::CHECKPOINTS);
         let part = |name: &str| {
             FileCheckpointer::new(
                 self.recorder.clone(),
