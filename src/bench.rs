@@ -109,7 +109,15 @@ impl BenchTask<'_> {
         // Warm-up (allocations, thread pools, kernel caches).
         let warm = forced(8, batch, DecodeStrategy::Greedy);
         s2s_generate::generate(&model, &sources, &warm, device)?;
-        s2s_generate::generate(&Recompute(&model), &sources, &warm, device)?;
+        // Recomputing the prefix is the Transformer's alternative to its cache; an RNN's state
+        // is its only way to decode.
+        let transformer = match &model {
+            s2s_model::Seq2Seq::Transformer(transformer) => Some(transformer),
+            s2s_model::Seq2Seq::Rnn(_) => None,
+        };
+        if let Some(transformer) = transformer {
+            s2s_generate::generate(&Recompute(transformer), &sources, &warm, device)?;
+        }
 
         let mut out = format!(
             "Greedy decoding, {batch} sentences per batch, {} parameters, median of {} runs\n\n\
@@ -122,14 +130,22 @@ impl BenchTask<'_> {
             let config = forced(length, batch, DecodeStrategy::Greedy);
             let cached = time(&model, &sources, &config, b.repeats, device)?;
             let ms_step = |c: &Cell| 1000.0 * c.seconds / length as f64;
-            let (recompute, ratio) = if length <= b.max_recompute_length {
-                let r = time(&Recompute(&model), &sources, &config, b.repeats, device)?;
-                (
-                    format!("{:.0} | {:.2}", r.tokens_per_second(), ms_step(&r)),
-                    format!("{:.2}×", r.seconds / cached.seconds),
-                )
-            } else {
-                ("skipped | –".into(), "–".into())
+            let (recompute, ratio) = match transformer {
+                Some(transformer) if length <= b.max_recompute_length => {
+                    let r = time(
+                        &Recompute(transformer),
+                        &sources,
+                        &config,
+                        b.repeats,
+                        device,
+                    )?;
+                    (
+                        format!("{:.0} | {:.2}", r.tokens_per_second(), ms_step(&r)),
+                        format!("{:.2}×", r.seconds / cached.seconds),
+                    )
+                }
+                Some(_) => ("skipped | –".into(), "–".into()),
+                None => ("n/a (RNN) | –".into(), "–".into()),
             };
             out.push_str(&format!(
                 "| {length} | {:.0} | {:.2} | {recompute} | {ratio} |\n",

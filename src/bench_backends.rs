@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::backend::{compiled, dispatch, ensure_compiled, BackendKind, BackendTask};
 use crate::backends::run_with_limit;
 use crate::bench_reference::WorkerLine;
-use crate::chart::{BarPanel, Figure, Panels};
+use crate::chart::{BarPanel, Drawable, Figure, Panels};
 
 /// What `s2s bench --config` takes.
 #[derive(Clone, Debug, clap::Args)]

@@ -94,13 +94,13 @@ pub struct Figure {
     pub panels: Panels,
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-fn font(size: f64) -> TextStyle<'static> {
+pub fn font(size: f64) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
-fn bold(size: f64) -> TextStyle<'static> {
+pub fn bold(size: f64) -> TextStyle<'static> {
     (FAMILY, size, FontStyle::Bold).into_font().color(&BLACK)
 }
 
@@ -120,21 +120,22 @@ fn register_fonts() -> anyhow::Result<()> {
     Ok(())
 }
 
-impl Figure {
+/// A picture plotters can draw on any backend: written as SVG and PNG by the same code.
+pub trait Drawable {
     /// Width and height in pixels.
-    pub fn size(&self) -> (u32, u32) {
-        let n = match &self.panels {
-            Panels::Bars(p) => p.len(),
-            Panels::Lines(p) => p.len(),
-        } as u32;
-        (MARGIN_L + n * (MARGIN_L + PLOT_W), TOP + PANEL_H)
-    }
+    fn size(&self) -> (u32, u32);
 
-    /// The figure as an SVG document.
+    /// Draws the picture on `root`.
     ///
     /// # Errors
-    /// If plotters cannot lay out the figure.
-    pub fn svg(&self) -> anyhow::Result<String> {
+    /// Whatever the drawing backend reports.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+
+    /// The picture as an SVG document.
+    ///
+    /// # Errors
+    /// If plotters cannot lay out the picture.
+    fn svg(&self) -> anyhow::Result<String> {
         register_fonts()?;
         let mut svg = String::new();
         {
@@ -146,11 +147,11 @@ impl Figure {
         Ok(svg)
     }
 
-    /// The figure as a PNG image (8-bit RGB).
+    /// The picture as a PNG image (8-bit RGB).
     ///
     /// # Errors
-    /// If plotters cannot draw the figure or the PNG encoder fails.
-    pub fn png(&self) -> anyhow::Result<Vec<u8>> {
+    /// If plotters cannot draw the picture or the PNG encoder fails.
+    fn png(&self) -> anyhow::Result<Vec<u8>> {
         register_fonts()?;
         let (width, height) = self.size();
         let mut pixels = vec![0u8; width as usize * height as usize * 3];
@@ -177,8 +178,8 @@ impl Figure {
     /// Writes `dir/<stem>.svg` and `dir/<stem>.png`.
     ///
     /// # Errors
-    /// If the figure cannot be drawn or a file cannot be written.
-    pub fn write(&self, dir: &Path, stem: &str) -> anyhow::Result<()> {
+    /// If the picture cannot be drawn or a file cannot be written.
+    fn write(&self, dir: &Path, stem: &str) -> anyhow::Result<()> {
         for (path, bytes) in [
             (dir.join(format!("{stem}.svg")), self.svg()?.into_bytes()),
             (dir.join(format!("{stem}.png")), self.png()?),
@@ -187,6 +188,16 @@ impl Figure {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
+    }
+}
+
+impl Drawable for Figure {
+    fn size(&self) -> (u32, u32) {
+        let n = match &self.panels {
+            Panels::Bars(p) => p.len(),
+            Panels::Lines(p) => p.len(),
+        } as u32;
+        (MARGIN_L + n * (MARGIN_L + PLOT_W), TOP + PANEL_H)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

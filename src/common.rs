@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use burn::prelude::Backend;
-use s2s_infer::{ExperimentConfig, RunDir, Translation};
+use s2s_infer::{AttentionMap, ExperimentConfig, RunDir, Translation};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -136,10 +136,15 @@ struct TranslateTask<'a> {
     config: &'a ExperimentConfig,
     sentences: &'a [String],
     generation: &'a s2s_generate::GenerationConfig,
+    /// Also compute the cross-attention of each line's best hypothesis.
+    attention: bool,
 }
 
+/// Per input line, its hypotheses and (when asked) the best one's attention map.
+type Translated = (Vec<Vec<Translation>>, Vec<Option<AttentionMap>>);
+
 impl InferTask for TranslateTask<'_> {
-    type Output = Vec<Vec<Translation>>;
+    type Output = Translated;
     fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<Self::Output> {
         let (tokenizers, model) = self.run.load_model::<B>(self.config, &device)?;
         let lines = self
@@ -158,7 +163,24 @@ impl InferTask for TranslateTask<'_> {
             &mut |n| bar.inc(n as u64),
         )?;
         bar.finish_and_clear();
-        Ok(translations)
+        let mut maps = vec![None; self.sentences.len()];
+        if self.attention {
+            let mut lines = Vec::new();
+            let mut pairs = Vec::new();
+            for (line, (sentence, hyps)) in self.sentences.iter().zip(&translations).enumerate() {
+                if let Some(best) = hyps.first() {
+                    let max_len = self.config.data.max_source_len;
+                    let source = s2s_infer::source_ids(&tokenizers.source, sentence, max_len)?;
+                    pairs.push((source, best.ids.clone(), best.finished));
+                    lines.push(line);
+                }
+            }
+            let computed = s2s_infer::attention_maps(&model, &tokenizers, &pairs, &device)?;
+            for (line, map) in lines.into_iter().zip(computed) {
+                maps[line] = Some(map);
+            }
+        }
+        Ok((translations, maps))
     }
 }
 
@@ -197,11 +219,22 @@ impl Serving {
     /// The translations of `sentences` by the run's model ([`s2s_infer::translate`]): per
     /// line, its `num_return_sequences` hypotheses; none for a blank line.
     pub fn translate(&self, sentences: &[String]) -> anyhow::Result<Vec<Vec<Translation>>> {
+        Ok(self.run_task(sentences, false)?.0)
+    }
+
+    /// [`Self::translate`] and, per line, the cross-attention of its best hypothesis
+    /// ([`s2s_infer::attention_maps`]; `None` for a blank line).
+    pub fn translate_with_attention(&self, sentences: &[String]) -> anyhow::Result<Translated> {
+        self.run_task(sentences, true)
+    }
+
+    fn run_task(&self, sentences: &[String], attention: bool) -> anyhow::Result<Translated> {
         let task = TranslateTask {
             run: &self.run,
             config: &self.config,
             sentences,
             generation: &self.generation,
+            attention,
         };
         dispatch_infer(self.kind, task)
     }

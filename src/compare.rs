@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use s2s_infer::RunDir;
 
-use crate::chart::{Figure, LinePanel, Panels};
+use crate::chart::{Drawable, Figure, LinePanel, Panels};
 
 /// One run's curves.
 #[derive(Debug, Default)]

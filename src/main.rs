@@ -17,6 +17,7 @@ mod encode;
 mod eval;
 mod generate;
 mod generation_args;
+mod heatmap;
 mod train;
 
 use std::path::PathBuf;
@@ -76,6 +77,12 @@ enum Command {
         /// Backend to decode on. Default: the run's training.backend.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
+        /// Also write the cross-attention of each input's best hypothesis into this directory:
+        /// `NNNN.json` (the weights per layer and head, their average, the tokens), `NNNN.svg`
+        /// and `NNNN.png` (heat-map of the average), and for a Transformer `NNNN-heads.svg`/
+        /// `.png` (every layer and head); NNNN is the input line number.
+        #[arg(long, value_name = "DIR")]
+        attention_out: Option<PathBuf>,
         #[command(flatten)]
         generation: GenerationArgs,
     },
@@ -234,10 +241,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             format,
             backend,
+            attention_out,
             generation,
         } => {
             init_logging(None, true)?;
-            generate::generate(&run, input.as_deref(), format, backend, &generation)
+            let output = generate::Output {
+                format,
+                attention: attention_out.as_deref(),
+            };
+            generate::generate(&run, input.as_deref(), output, backend, &generation)
         }
         Command::Eval {
             hyp,

@@ -1,4 +1,4 @@
-//! Backend parity: the same weights (initialised once on ndarray, moved through a record) and
+//! Backend parity, for both model families (Transformer and LSTM-with-attention): the same weights (initialised once on ndarray, moved through a record) and
 //! the same batch give the same encoder states, logits and loss on every backend compiled into
 //! this test binary; one Adam step gives the same updated weights; five steps give the same loss
 //! curve. ndarray is the reference.
@@ -40,7 +40,33 @@ use s2s_train::Seq2SeqLearner;
 
 const VOCAB: usize = 61;
 
-fn config() -> ModelConfig {
+/// The two model families: every backend is compared on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Transformer,
+    /// A two-layer LSTM with Bahdanau attention over a bidirectional encoder (bridge included).
+    Rnn,
+}
+
+const FAMILIES: [Family; 2] = [Family::Transformer, Family::Rnn];
+
+fn config(family: Family) -> ModelConfig {
+    if family == Family::Rnn {
+        return ModelConfig {
+            family: s2s_model::ModelFamily::Rnn,
+            rnn: Some(s2s_model::RnnConfig {
+                cell: s2s_model::CellKind::Lstm,
+                attention: s2s_model::AttentionKind::Bahdanau,
+                embedding_size: 24,
+                hidden_size: 24,
+                n_layers: 2,
+                bidirectional: true,
+            }),
+            max_positions: 32,
+            dropout: 0.0,
+            ..ModelConfig::default()
+        };
+    }
     let stack = StackConfig {
         d_model: 32,
         n_heads: 4,
@@ -67,14 +93,15 @@ fn vocab() -> VocabSizes {
 /// The reference weights as bytes: drawn once on ndarray with a fixed seed. Once per test
 /// binary, because the backend's random number generator is global and tests run on parallel
 /// threads.
-fn reference_record() -> Vec<u8> {
-    static RECORD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    RECORD
+fn reference_record(family: Family) -> Vec<u8> {
+    static RECORDS: [std::sync::OnceLock<Vec<u8>>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    RECORDS[family as usize]
         .get_or_init(|| {
             type R = NdArray<f32>;
             let device = Default::default();
             R::seed(&device, 17);
-            let model: Seq2Seq<R> = config().init::<R>(vocab(), &device).unwrap();
+            let model: Seq2Seq<R> = config(family).init::<R>(vocab(), &device).unwrap();
             BinBytesRecorder::<FullPrecisionSettings>::default()
                 .record(model.into_record(), ())
                 .unwrap()
@@ -129,11 +156,11 @@ fn params<B: Backend>(model: &Seq2Seq<B>) -> BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
-fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
+fn outputs<B: AutodiffBackend>(family: Family, device: &B::Device) -> Outputs {
     let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .load(record.to_vec(), device)
+        .load(reference_record(family), device)
         .unwrap();
-    let model: Seq2Seq<B> = config()
+    let model: Seq2Seq<B> = config(family)
         .init::<B>(vocab(), device)
         .unwrap()
         .load_record(record)
@@ -153,7 +180,7 @@ fn outputs<B: AutodiffBackend>(record: &[u8], device: &B::Device) -> Outputs {
     let want = gradients(&model, &model.forward_loss(batch.clone()).loss.backward());
     let fused = model.forward_loss_fused(batch.clone());
     let got = gradients(&model, &fused.surrogate.backward());
-    let backend = B::name(device);
+    let backend = format!("{} {family:?}", B::name(device));
     let after = params(&model);
     for (path, values) in &before {
         assert_eq!(
@@ -320,14 +347,16 @@ fn assert_close(what: &str, backend: &str, got: &[f32], want: &[f32], tolerance:
     );
 }
 
-fn reference() -> &'static Outputs {
-    static REFERENCE: std::sync::OnceLock<Outputs> = std::sync::OnceLock::new();
-    REFERENCE
-        .get_or_init(|| outputs::<Autodiff<NdArray<f32>>>(&reference_record(), &Default::default()))
+fn reference(family: Family) -> &'static Outputs {
+    static REFERENCES: [std::sync::OnceLock<Outputs>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    REFERENCES[family as usize]
+        .get_or_init(|| outputs::<Autodiff<NdArray<f32>>>(family, &Default::default()))
 }
 
-fn compare(backend: &str, got: &Outputs) {
-    let want = reference();
+fn compare(backend: &str, family: Family, got: &Outputs) {
+    let want = reference(family);
+    let backend = &format!("{backend} {family:?}");
     assert_close(
         "encoder states",
         backend,
@@ -391,14 +420,20 @@ fn compare(backend: &str, got: &Outputs) {
     );
 }
 
-/// Runs `run` for `backend`; a panic (no device here) is a skip unless the backend is required.
+/// Runs `run` for `backend` on both families; a panic (no device here) is a skip unless the
+/// backend is required.
 #[allow(dead_code)]
-fn on_backend(backend: &str, run: impl FnOnce() -> Outputs + std::panic::UnwindSafe) {
+fn on_backend(backend: &str, run: impl Fn(Family) -> Outputs + std::panic::RefUnwindSafe) {
     let required = std::env::var("S2S_REQUIRE_BACKENDS")
         .map(|list| list.split(',').any(|b| b.trim() == backend))
         .unwrap_or(false);
+    let run = || FAMILIES.map(&run);
     match std::panic::catch_unwind(run) {
-        Ok(got) => compare(backend, &got),
+        Ok(got) => {
+            for (family, got) in FAMILIES.into_iter().zip(&got) {
+                compare(backend, family, got);
+            }
+        }
         Err(panic) if !required => {
             let why = panic
                 .downcast_ref::<String>()
@@ -420,7 +455,13 @@ fn on_backend(backend: &str, run: impl FnOnce() -> Outputs + std::panic::UnwindS
 
 #[test]
 fn the_reference_itself_is_sane() {
-    let r = reference();
+    for family in FAMILIES {
+        reference_is_sane(family);
+    }
+}
+
+fn reference_is_sane(family: Family) {
+    let r = reference(family);
     // Label-smoothed cross-entropy of a fresh model sits near ln(61) = 4.11.
     assert!((3.5..5.0).contains(&r.loss), "loss {}", r.loss);
     // Five Adam steps on one batch lower its loss.
@@ -436,7 +477,7 @@ fn the_reference_itself_is_sane() {
         r.fused_attention_error
     );
     // And a second run of the reference is bit-identical (the comparison is meaningful).
-    let again = outputs::<Autodiff<NdArray<f32>>>(&reference_record(), &Default::default());
+    let again = outputs::<Autodiff<NdArray<f32>>>(family, &Default::default());
     assert_eq!(again.logits, r.logits);
     assert_eq!(again.loss_curve, r.loss_curve);
 }
@@ -482,16 +523,16 @@ fn flex_divides_exactly() {
 #[cfg(feature = "flex")]
 #[test]
 fn flex_matches_ndarray() {
-    on_backend("flex", || {
-        outputs::<Autodiff<burn::backend::Flex>>(&reference_record(), &Default::default())
+    on_backend("flex", |family| {
+        outputs::<Autodiff<burn::backend::Flex>>(family, &Default::default())
     });
 }
 
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_matches_ndarray() {
-    on_backend("wgpu", || {
-        outputs::<Autodiff<burn::backend::Wgpu<f32>>>(&reference_record(), &Default::default())
+    on_backend("wgpu", |family| {
+        outputs::<Autodiff<burn::backend::Wgpu<f32>>>(family, &Default::default())
     });
 }
 
@@ -499,8 +540,8 @@ fn wgpu_matches_ndarray() {
 #[test]
 fn tch_matches_ndarray() {
     use burn::backend::libtorch::{LibTorch, LibTorchDevice};
-    on_backend("tch", || {
-        outputs::<Autodiff<LibTorch<f32>>>(&reference_record(), &LibTorchDevice::Cpu)
+    on_backend("tch", |family| {
+        outputs::<Autodiff<LibTorch<f32>>>(family, &LibTorchDevice::Cpu)
     });
 }
 
@@ -508,16 +549,16 @@ fn tch_matches_ndarray() {
 #[test]
 fn tch_cuda_matches_ndarray() {
     use burn::backend::libtorch::{LibTorch, LibTorchDevice};
-    on_backend("tch-cuda", || {
+    on_backend("tch-cuda", |family| {
         assert!(tch::Cuda::is_available(), "libtorch sees no CUDA device");
-        outputs::<Autodiff<LibTorch<f32>>>(&reference_record(), &LibTorchDevice::Cuda(0))
+        outputs::<Autodiff<LibTorch<f32>>>(family, &LibTorchDevice::Cuda(0))
     });
 }
 
 #[cfg(feature = "cuda")]
 #[test]
 fn cuda_matches_ndarray() {
-    on_backend("cuda", || {
-        outputs::<Autodiff<burn::backend::Cuda<f32>>>(&reference_record(), &Default::default())
+    on_backend("cuda", |family| {
+        outputs::<Autodiff<burn::backend::Cuda<f32>>>(family, &Default::default())
     });
 }

@@ -1,9 +1,10 @@
-//! The one interface decoding needs from a model, and its implementations for the Transformer:
-//! KV-cached ([`s2s_model::Seq2Seq`]) and recomputing the whole prefix ([`Recompute`], the
-//! reference that tests and benchmarks compare the cache with).
+//! The one interface decoding needs from a model, and its implementations: every family's
+//! incremental decoder ([`s2s_model::Seq2Seq`]: the Transformer's KV cache, the RNN's layer
+//! states) and the Transformer recomputing the whole prefix ([`Recompute`], the reference that
+//! tests and benchmarks compare the cache with).
 
 use burn::prelude::*;
-use s2s_model::{EncoderMemory, KvCache};
+use s2s_model::{DecoderMemory, DecoderState, EncoderMemory};
 
 /// An encoder–decoder model as incremental decoding sees it: encode once, then one step at a
 /// time over a cache the caller owns and can reorder (beam search) or shrink.
@@ -59,39 +60,35 @@ fn last_position<B: Backend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
 }
 
 impl<B: Backend> IncrementalDecoder<B> for s2s_model::Seq2Seq<B> {
-    type Memory = EncoderMemory<B>;
-    type Cache = KvCache<B>;
+    type Memory = DecoderMemory<B>;
+    type Cache = DecoderState<B>;
 
-    fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
+    fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> DecoderMemory<B> {
         self.encode_memory(source, pad_mask)
     }
 
     fn select_memory(
         &self,
-        memory: &EncoderMemory<B>,
+        memory: &DecoderMemory<B>,
         rows: Tensor<B, 1, Int>,
-    ) -> EncoderMemory<B> {
+    ) -> DecoderMemory<B> {
         memory.select(rows)
     }
 
-    fn init_cache(&self, memory: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
-        let device = memory.pad_mask.device();
-        s2s_model::Seq2Seq::init_cache(self, memory.batch_size(), capacity, &device)
+    fn init_cache(&self, memory: &DecoderMemory<B>, capacity: usize) -> DecoderState<B> {
+        self.init_state(memory, capacity)
     }
 
     fn decode_step(
         &self,
         tokens: Tensor<B, 1, Int>,
-        memory: &EncoderMemory<B>,
-        cache: &mut KvCache<B>,
+        memory: &DecoderMemory<B>,
+        cache: &mut DecoderState<B>,
     ) -> Tensor<B, 2> {
-        let [batch_size] = tokens.dims();
-        let logits =
-            s2s_model::Seq2Seq::decode_step(self, tokens.reshape([batch_size, 1]), memory, cache);
-        last_position(logits)
+        s2s_model::Seq2Seq::decode_step(self, tokens, memory, cache)
     }
 
-    fn reorder_cache(&self, cache: &mut KvCache<B>, rows: Tensor<B, 1, Int>) {
+    fn reorder_cache(&self, cache: &mut DecoderState<B>, rows: Tensor<B, 1, Int>) {
         cache.reorder(rows);
     }
 
@@ -104,7 +101,7 @@ impl<B: Backend> IncrementalDecoder<B> for s2s_model::Seq2Seq<B> {
 /// (O(length²) per sequence), as a decoder without incremental state must. Outputs equal the
 /// cached model's; it exists to test and benchmark the cache against.
 #[derive(Debug, Clone, Copy)]
-pub struct Recompute<'a, B: Backend>(pub &'a s2s_model::Seq2Seq<B>);
+pub struct Recompute<'a, B: Backend>(pub &'a s2s_model::TransformerSeq2Seq<B>);
 
 impl<B: Backend> IncrementalDecoder<B> for Recompute<'_, B> {
     type Memory = EncoderMemory<B>;

@@ -10,7 +10,7 @@ use s2s_generate::{
     generate, DecodeStrategy, GenerateError, GenerationConfig, Hypothesis, IncrementalDecoder,
     Recompute,
 };
-use s2s_model::{special, EncoderMemory, KvCache, ModelConfig, StackConfig, VocabSizes};
+use s2s_model::{special, DecoderMemory, DecoderState, ModelConfig, StackConfig, VocabSizes};
 
 type B = NdArray<f32>;
 type Model = s2s_model::Seq2Seq<B>;
@@ -35,6 +35,41 @@ fn model(target_vocab: usize, seed: u64) -> Model {
         target: target_vocab,
     };
     config.init::<B>(vocab, &Default::default()).unwrap()
+}
+
+/// A small LSTM with Bahdanau attention over a bidirectional encoder.
+fn rnn_model(target_vocab: usize, seed: u64) -> Model {
+    let config = ModelConfig {
+        family: s2s_model::ModelFamily::Rnn,
+        rnn: Some(s2s_model::RnnConfig {
+            embedding_size: 16,
+            hidden_size: 16,
+            n_layers: 2,
+            attention: s2s_model::AttentionKind::Bahdanau,
+            ..Default::default()
+        }),
+        max_positions: 40,
+        dropout: 0.0,
+        ..ModelConfig::default()
+    };
+    B::seed(&Default::default(), seed);
+    let vocab = VocabSizes {
+        source: 30,
+        target: target_vocab,
+    };
+    config.init::<B>(vocab, &Default::default()).unwrap()
+}
+
+/// Both families.
+fn models(target_vocab: usize, seed: u64) -> [Model; 2] {
+    [model(target_vocab, seed), rnn_model(target_vocab, seed)]
+}
+
+fn transformer(m: &Model) -> &s2s_model::TransformerSeq2Seq<B> {
+    match m {
+        s2s_model::Seq2Seq::Transformer(t) => t,
+        s2s_model::Seq2Seq::Rnn(_) => panic!("not a Transformer"),
+    }
 }
 
 /// Mixed lengths, so batches carry padding.
@@ -106,14 +141,20 @@ fn cached_generation_equals_recomputing_the_prefix_for_every_strategy() {
     ] {
         let config = GenerationConfig::greedy(12).with_strategy(strategy.clone());
         let cached = run(&m, &sources(), &config);
-        let recomputed = run(&Recompute(&m), &sources(), &config);
+        let recomputed = run(&Recompute(transformer(&m)), &sources(), &config);
         assert_same(&cached, &recomputed, &format!("{strategy:?}"));
     }
 }
 
 #[test]
 fn beam_width_one_equals_greedy() {
-    let m = model(40, 2);
+    for m in models(40, 2) {
+        beam_one_equals_greedy(&m);
+    }
+}
+
+fn beam_one_equals_greedy(m: &Model) {
+    let m = m.clone();
     let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
     let config = GenerationConfig::greedy(15).with_strategy(beam(1, 1.0, 1));
     let beam1 = run(&m, &sources(), &config);
@@ -127,15 +168,16 @@ fn beam_width_one_equals_greedy() {
 
 #[test]
 fn sampling_with_top_k_one_equals_greedy() {
-    let m = model(40, 3);
-    let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
-    for seed in [0, 7] {
-        let config = GenerationConfig::greedy(15).with_strategy(sample(1, 1.0, seed, 1));
-        assert_same(
-            &greedy,
-            &run(&m, &sources(), &config),
-            "top_k = 1 vs greedy",
-        );
+    for m in models(40, 3) {
+        let greedy = run(&m, &sources(), &GenerationConfig::greedy(15));
+        for seed in [0, 7] {
+            let config = GenerationConfig::greedy(15).with_strategy(sample(1, 1.0, seed, 1));
+            assert_same(
+                &greedy,
+                &run(&m, &sources(), &config),
+                "top_k = 1 vs greedy",
+            );
+        }
     }
 }
 
@@ -162,8 +204,10 @@ fn the_same_seed_gives_the_same_samples_whatever_the_batching() {
 fn batched_generation_equals_generating_each_source_alone() {
     // (Sampling draws from a stream keyed by the source's index in the request, so a source
     // sampled alone is index 0; batch-size independence of samples is tested above.)
-    let m = model(40, 5);
-    for strategy in [DecodeStrategy::Greedy, beam(4, 0.6, 3)] {
+    for (m, strategy) in models(40, 5)
+        .into_iter()
+        .flat_map(|m| [(m.clone(), DecodeStrategy::Greedy), (m, beam(4, 0.6, 3))])
+    {
         let batched = GenerationConfig {
             batch_size: 6,
             ..GenerationConfig::greedy(12).with_strategy(strategy.clone())
@@ -193,6 +237,7 @@ fn enumerate(
         ),
         &dev,
     );
+    let m = transformer(m);
     let memory = m.encode_memory(src.clone(), src.equal_elem(-1));
     // log p(next | prefix) for a prefix (without <s>)
     let next = |prefix: &[u32]| -> Vec<f64> {
@@ -427,7 +472,7 @@ fn dropping_finished_rows_from_the_batch_changes_no_output() {
         if !matches!(strategy, DecodeStrategy::Sample { .. }) {
             assert_same(&together, &alone, &format!("{strategy:?} batched vs alone"));
         }
-        let recomputed = run(&Recompute(&m), &sources(), &config(6));
+        let recomputed = run(&Recompute(transformer(&m)), &sources(), &config(6));
         let plain = run(&m, &sources(), &config(6));
         assert_same(
             &plain,
@@ -447,22 +492,22 @@ struct Skewed<'a> {
 }
 
 impl IncrementalDecoder<B> for Skewed<'_> {
-    type Memory = EncoderMemory<B>;
-    type Cache = KvCache<B>;
-    fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> EncoderMemory<B> {
+    type Memory = DecoderMemory<B>;
+    type Cache = DecoderState<B>;
+    fn encode(&self, s: Tensor<B, 2, Int>, m: Tensor<B, 2, Bool>) -> DecoderMemory<B> {
         IncrementalDecoder::encode(self.model, s, m)
     }
-    fn select_memory(&self, m: &EncoderMemory<B>, rows: Tensor<B, 1, Int>) -> EncoderMemory<B> {
+    fn select_memory(&self, m: &DecoderMemory<B>, rows: Tensor<B, 1, Int>) -> DecoderMemory<B> {
         m.select(rows)
     }
-    fn init_cache(&self, m: &EncoderMemory<B>, capacity: usize) -> KvCache<B> {
+    fn init_cache(&self, m: &DecoderMemory<B>, capacity: usize) -> DecoderState<B> {
         IncrementalDecoder::init_cache(self.model, m, capacity)
     }
     fn decode_step(
         &self,
         tokens: Tensor<B, 1, Int>,
-        memory: &EncoderMemory<B>,
-        cache: &mut KvCache<B>,
+        memory: &DecoderMemory<B>,
+        cache: &mut DecoderState<B>,
     ) -> Tensor<B, 2> {
         let logits = IncrementalDecoder::decode_step(self.model, tokens, memory, cache);
         // the position being predicted, 1-based
@@ -478,7 +523,7 @@ impl IncrementalDecoder<B> for Skewed<'_> {
         let bias = Tensor::<B, 1>::from_data(TensorData::new(bias, [vocab]), &device());
         logits + bias.reshape([1, vocab]).expand([rows, vocab])
     }
-    fn reorder_cache(&self, cache: &mut KvCache<B>, rows: Tensor<B, 1, Int>) {
+    fn reorder_cache(&self, cache: &mut DecoderState<B>, rows: Tensor<B, 1, Int>) {
         cache.reorder(rows);
     }
     fn max_target_positions(&self) -> usize {

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod backend;
 pub mod config;
 pub mod model;
@@ -16,11 +17,12 @@ pub mod run_dir;
 pub mod score;
 pub mod translate;
 
+pub use attention::{attention_maps, AttentionMap};
 pub use backend::BackendKind;
 pub use config::{
     resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
 };
-pub use model::{init_model, RunRecorder};
+pub use model::{init_model, load_model_file, save_model, RunRecorder};
 pub use recorder::{without_panic, AtomicRecorder};
 pub use report::{Sample, TrainReport};
 pub use run_dir::RunDir;

@@ -1,7 +1,9 @@
 //! Building the model a config describes, and the recorder every run file is written with.
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use std::path::PathBuf;
+
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, RecorderError};
 use s2s_model::{BertConfig, ModelConfig, Seq2Seq};
 
 use crate::{AtomicRecorder, InferError};
@@ -34,4 +36,36 @@ pub fn init_model<B: Backend>(
         }
         None => Ok(config.init(vocab, device)?),
     }
+}
+
+/// Writes the final weights (`model.mpk`, without the extension in `path`) in the family's own
+/// record layout: a Transformer's file is the same as before the RNN family existed, so older
+/// runs keep loading. (Checkpoints hold the [`Seq2Seq`] enum, whose record names the family.)
+///
+/// # Errors
+/// [`RecorderError`] when the file cannot be written.
+pub fn save_model<B: Backend>(model: &Seq2Seq<B>, path: PathBuf) -> Result<(), RecorderError> {
+    let recorder = RunRecorder::default();
+    match model.clone() {
+        Seq2Seq::Transformer(model) => model.save_file(path, &recorder),
+        Seq2Seq::Rnn(model) => model.save_file(path, &recorder),
+    }
+}
+
+/// Loads weights written by [`save_model`] into `model` (built from the same config).
+///
+/// # Errors
+/// [`RecorderError`] when the file cannot be read or does not fit the model.
+pub fn load_model_file<B: Backend>(
+    model: Seq2Seq<B>,
+    path: PathBuf,
+    device: &B::Device,
+) -> Result<Seq2Seq<B>, RecorderError> {
+    let recorder = RunRecorder::default();
+    Ok(match model {
+        Seq2Seq::Transformer(model) => {
+            Seq2Seq::Transformer(model.load_file(path, &recorder, device)?)
+        }
+        Seq2Seq::Rnn(model) => Seq2Seq::Rnn(model.load_file(path, &recorder, device)?),
+    })
 }

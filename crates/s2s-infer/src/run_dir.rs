@@ -22,7 +22,7 @@ use burn::prelude::*;
 use s2s_data::TokenizerPair;
 use s2s_model::{BertConfig, Seq2Seq};
 
-use crate::{init_model, io_error, ExperimentConfig, InferError, RunRecorder, TrainReport};
+use crate::{init_model, io_error, ExperimentConfig, InferError, TrainReport};
 
 /// A run directory (it need not exist yet: training creates it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,7 +213,7 @@ impl RunDir {
             device,
         )?;
         let model = crate::without_panic(|| {
-            model.load_file(self.file(Self::MODEL), &RunRecorder::default(), device)
+            crate::model::load_model_file(model, self.file(Self::MODEL), device)
         })
         .map_err(|why| InferError::Weights {
             path: weights.clone(),

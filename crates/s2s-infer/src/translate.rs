@@ -20,6 +20,8 @@ pub struct Translation {
     pub score: f64,
     /// Sum of token log-probabilities, `</s>` included.
     pub log_prob: f64,
+    /// Whether it ended with `</s>` (false: cut at `max_new_tokens`).
+    pub finished: bool,
 }
 
 /// Model input ids of a source sentence: its tokens cut so that, with the specials (`</s>`, or
@@ -56,6 +58,7 @@ pub fn detokenize(
                 ids: h.tokens,
                 score: h.score,
                 log_prob: h.log_prob,
+                finished: h.finished,
             })
         })
         .collect()

@@ -146,6 +146,32 @@ impl<B: Backend> MultiHeadAttention<B> {
         self.dropout.forward(softmax(scores, 3)).matmul(v)
     }
 
+    /// The attention probabilities `softmax(q·kᵀ/√d_head + mask)` (no dropout): what
+    /// [`Self::attend`] weights the values with, for inspection (attention heat-maps).
+    ///
+    /// # Shapes
+    /// - `q`: `[batch_size, n_heads, q_len, d_head]`, `k`: `[batch_size, n_heads, k_len, d_head]`
+    /// - `mask`: `[batch_size, q_len, k_len]` (`true` = masked)
+    /// - output: `[batch_size, n_heads, q_len, k_len]`
+    pub fn probabilities(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        mask: Option<Tensor<B, 3, Bool>>,
+    ) -> Tensor<B, 4> {
+        let [batch_size, n_heads, q_len, d_head] = q.dims();
+        let k_len = k.dims()[2];
+        let scale = (d_head as f64).sqrt().recip();
+        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        if let Some(mask) = mask {
+            let mask = mask
+                .unsqueeze_dim::<4>(1)
+                .expand([batch_size, n_heads, q_len, k_len]);
+            scores = scores.mask_fill(mask, MASKED_SCORE);
+        }
+        softmax(scores, 3)
+    }
+
     /// `(n_heads, d_head)`.
     pub fn heads(&self) -> (usize, usize) {
         (self.n_heads, self.d_head)

@@ -41,6 +41,71 @@ pub enum AdapterKind {
     Mlp,
 }
 
+/// Which encoder–decoder architecture `[model]` builds.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFamily {
+    /// Transformer encoder (or a pre-trained BERT), adapter and Transformer decoder.
+    #[default]
+    Transformer,
+    /// LSTM/GRU encoder and an attentional LSTM/GRU decoder (`[model.rnn]`).
+    Rnn,
+}
+
+/// The recurrent cell of the RNN family.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's `nn.LSTM` equations.
+    Lstm,
+    /// Gated recurrent unit (Cho et al., 2014), PyTorch's `nn.GRU` equations.
+    Gru,
+}
+
+/// How the RNN decoder scores encoder states against its hidden state.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// Additive: `vᵀ tanh(W_q h_t + W_k h̄_s)` (Bahdanau et al., 2015, eq. A.1.2; OpenNMT-py's
+    /// `global_attention mlp`).
+    Bahdanau,
+    /// Multiplicative "general": `h_tᵀ W_a h̄_s` (Luong et al., 2015, eq. 8).
+    Luong,
+}
+
+/// The `[model.rnn]` section: sizes of the LSTM/GRU encoder–decoder with attention.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RnnConfig {
+    /// `lstm` or `gru`, for encoder and decoder. Default: `lstm`.
+    pub cell: CellKind,
+    /// `bahdanau` or `luong`. Default: `luong`.
+    pub attention: AttentionKind,
+    /// Width of the source and target token embeddings. Default: 256.
+    pub embedding_size: usize,
+    /// Hidden size of every recurrent layer (each direction of the encoder) and of the
+    /// attentional state. Default: 512.
+    pub hidden_size: usize,
+    /// Recurrent layers in the encoder and in the decoder. Default: 2.
+    pub n_layers: usize,
+    /// Read the source in both directions (the encoder's states are `2 × hidden_size` wide and a
+    /// bridge maps its final states to the decoder's). Default: `true`.
+    pub bidirectional: bool,
+}
+
+impl Default for RnnConfig {
+    fn default() -> Self {
+        Self {
+            cell: CellKind::Lstm,
+            attention: AttentionKind::Luong,
+            embedding_size: 256,
+            hidden_size: 512,
+            n_layers: 2,
+            bidirectional: true,
+        }
+    }
+}
+
 /// One stack of Transformer layers.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -110,6 +175,10 @@ impl Default for AdapterConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// `transformer` or `rnn`. Default: `transformer`.
+    pub family: ModelFamily,
+    /// Sizes of the RNN family (only with `family = "rnn"`). Default: see [`RnnConfig`].
+    pub rnn: Option<RnnConfig>,
     /// A pre-trained BERT as the encoder: a name `s2s data prepare` knows (`minilm-l6`) or a
     /// directory with a Hugging Face BERT (`config.json`, `model.safetensors`,
     /// `tokenizer.json`). Its dimensions and WordPiece tokenizer replace `encoder` and the
@@ -144,6 +213,8 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            family: ModelFamily::Transformer,
+            rnn: None,
             bert: None,
             encoder: StackConfig::default(),
             decoder: StackConfig::default(),
@@ -168,8 +239,32 @@ pub struct VocabSizes {
 }
 
 impl ModelConfig {
+    /// The `[model.rnn]` section in effect (its defaults when the section is absent).
+    pub fn rnn(&self) -> RnnConfig {
+        self.rnn.clone().unwrap_or_default()
+    }
+
+    /// Width of the decoder's output states (what Noam's schedule calls `d_model`): the
+    /// Transformer decoder's `d_model`, the RNN's `hidden_size`.
+    pub fn decoder_width(&self) -> usize {
+        match self.family {
+            ModelFamily::Transformer => self.decoder.d_model,
+            ModelFamily::Rnn => self.rnn().hidden_size,
+        }
+    }
+
     /// Checks every constraint the modules rely on, with one sentence per problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.family {
+            ModelFamily::Rnn => return self.validate_rnn(),
+            ModelFamily::Transformer if self.rnn.is_some() => {
+                return Err(invalid(
+                    "model.rnn (cell, attention, ...) applies only to family = \"rnn\"; this \
+                     model is a Transformer",
+                ));
+            }
+            ModelFamily::Transformer => {}
+        }
         if self.bert.is_some() {
             if self.encoder != StackConfig::default() {
                 return Err(invalid(
@@ -222,6 +317,65 @@ impl ModelConfig {
                 return Err(invalid("model.adapter.d_hidden must be greater than 0"));
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The RNN family's constraints: its sizes are in `[model.rnn]`, and the Transformer-only
+    /// keys must keep their defaults so that no setting is silently ignored.
+    fn validate_rnn(&self) -> Result<(), ConfigError> {
+        let rnn = self.rnn();
+        if self.bert.is_some() {
+            return Err(invalid(
+                "model.bert needs family = \"transformer\": the RNN family has its own encoder",
+            ));
+        }
+        let defaults = ModelConfig::default();
+        let transformer_only = [
+            ("encoder", self.encoder != defaults.encoder),
+            ("decoder", self.decoder != defaults.decoder),
+            ("adapter", self.adapter != defaults.adapter),
+            ("positions", self.positions != defaults.positions),
+            ("activation", self.activation != defaults.activation),
+            ("norm_first", self.norm_first != defaults.norm_first),
+            (
+                "attention_dropout",
+                self.attention_dropout != defaults.attention_dropout,
+            ),
+            (
+                "layer_norm_eps",
+                self.layer_norm_eps != defaults.layer_norm_eps,
+            ),
+        ];
+        if let Some((key, _)) = transformer_only.iter().find(|(_, changed)| *changed) {
+            return Err(invalid(format!(
+                "model.{key} applies only to family = \"transformer\"; the RNN family's sizes \
+                 are in [model.rnn]"
+            )));
+        }
+        if rnn.embedding_size == 0 || rnn.hidden_size == 0 {
+            return Err(invalid(
+                "model.rnn.embedding_size and model.rnn.hidden_size must be greater than 0",
+            ));
+        }
+        if rnn.n_layers == 0 {
+            return Err(invalid("model.rnn.n_layers must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(invalid(format!(
+                "model.dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        if self.max_positions == 0 {
+            return Err(invalid("model.max_positions must be greater than 0"));
+        }
+        if self.tie_output_embedding && rnn.embedding_size != rnn.hidden_size {
+            return Err(invalid(format!(
+                "tie_output_embedding needs model.rnn.embedding_size ({}) == \
+                 model.rnn.hidden_size ({}), or set model.tie_output_embedding = false",
+                rnn.embedding_size, rnn.hidden_size
+            )));
         }
         Ok(())
     }
@@ -366,6 +520,68 @@ mod tests {
             plain.validate_with_bert(&bert, 100).is_err(),
             "needs model.bert"
         );
+    }
+
+    #[test]
+    fn bad_rnn_configs_give_one_sentence_each() {
+        let parse = |text: &str| toml::from_str::<ModelConfig>(text);
+        let refused = |text: &str| -> String {
+            match parse(text) {
+                Err(e) => e.message().to_string(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
+            }
+        };
+        let cases = [
+            (
+                "family = \"rnn\"\n[rnn]\ncell = \"rnn\"\n",
+                "unknown variant `rnn`, expected `lstm` or `gru`",
+            ),
+            (
+                "family = \"rnn\"\n[rnn]\nattention = \"dot\"\n",
+                "unknown variant `dot`, expected `bahdanau` or `luong`",
+            ),
+            (
+                "[rnn]\nattention = \"luong\"\n",
+                "model.rnn (cell, attention, ...) applies only to family = \"rnn\"",
+            ),
+            (
+                "family = \"rnn\"\n[rnn]\ndecoder_bidirectional = true\n",
+                "unknown field `decoder_bidirectional`",
+            ),
+            (
+                "family = \"rnn\"\n[decoder]\nn_layers = 2\n",
+                "model.decoder applies only to family = \"transformer\"",
+            ),
+            (
+                "family = \"rnn\"\nbert = \"minilm-l6\"\n",
+                "model.bert needs family = \"transformer\"",
+            ),
+            (
+                "family = \"rnn\"\n[rnn]\nembedding_size = 128\nhidden_size = 256\n",
+                "tie_output_embedding needs model.rnn.embedding_size (128) == \
+                 model.rnn.hidden_size (256)",
+            ),
+            (
+                "family = \"rnn\"\n[rnn]\nn_layers = 0\n",
+                "model.rnn.n_layers must be at least 1",
+            ),
+            (
+                "family = \"lstm\"\n",
+                "unknown variant `lstm`, expected `transformer` or `rnn`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = refused(text);
+            assert!(message.contains(expected), "{text:?}: {message}");
+            assert_eq!(message.lines().count(), 1, "{text:?}: {message}");
+        }
+        let ok = parse(
+            "family = \"rnn\"\ntie_output_embedding = false\n[rnn]\ncell = \"gru\"\n\
+             embedding_size = 128\n",
+        )
+        .unwrap();
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.rnn().cell, CellKind::Gru);
     }
 
     #[test]

@@ -135,6 +135,32 @@ impl<B: Backend> TransformerDecoder<B> {
         memory_kv: &[MemoryKeyValue<B>],
         memory_pad_mask: Tensor<B, 2, Bool>,
     ) -> Tensor<B, 3> {
+        self.run_with_memory(x, memory_kv, memory_pad_mask, None)
+    }
+
+    /// The cross-attention probabilities of every layer in teacher-forced decoding.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch_size, tgt_len, d_model]`, `memory_pad_mask`: `[batch_size, src_len]`
+    /// - output: per layer `[batch_size, n_heads, tgt_len, src_len]`
+    pub fn cross_attention(
+        &self,
+        x: Tensor<B, 3>,
+        memory_kv: &[MemoryKeyValue<B>],
+        memory_pad_mask: Tensor<B, 2, Bool>,
+    ) -> Vec<Tensor<B, 4>> {
+        let mut weights = Vec::with_capacity(self.layers.len());
+        self.run_with_memory(x, memory_kv, memory_pad_mask, Some(&mut weights));
+        weights
+    }
+
+    fn run_with_memory(
+        &self,
+        x: Tensor<B, 3>,
+        memory_kv: &[MemoryKeyValue<B>],
+        memory_pad_mask: Tensor<B, 2, Bool>,
+        mut probe: Option<&mut Vec<Tensor<B, 4>>>,
+    ) -> Tensor<B, 3> {
         let [batch_size, tgt_len, _d_model] = x.dims();
         let self_mask = causal_mask::<B>(batch_size, tgt_len, &x.device());
         let cross_mask = key_padding_mask(memory_pad_mask, tgt_len);
@@ -148,6 +174,7 @@ impl<B: Backend> TransformerDecoder<B> {
                 },
                 kv,
                 cross_mask.clone(),
+                probe.as_deref_mut(),
             )
         });
         self.normalize(x)
@@ -189,6 +216,7 @@ impl<B: Backend> TransformerDecoder<B> {
                 },
                 kv,
                 cross_mask.clone(),
+                None,
             );
         }
         cache.advance(new_len);
@@ -212,15 +240,25 @@ impl<B: Backend> DecoderLayer<B> {
     /// - `x`: `[batch_size, tgt_len, d_model]`
     /// - `self_attention`: maps the (normed) `[batch_size, tgt_len, d_model]` to the same shape
     /// - `cross_mask`: `[batch_size, tgt_len, src_len]`
+    /// - `probe`: when given, receives the cross-attention probabilities
+    ///   `[batch_size, n_heads, tgt_len, src_len]`
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         self_attention: impl FnOnce(Tensor<B, 3>) -> Tensor<B, 3>,
         memory: &MemoryKeyValue<B>,
         cross_mask: Tensor<B, 3, Bool>,
+        probe: Option<&mut Vec<Tensor<B, 4>>>,
     ) -> Tensor<B, 3> {
         let cross = |h: Tensor<B, 3>| {
             let q = self.cross_attn.project_query(h);
+            if let Some(probe) = probe {
+                probe.push(self.cross_attn.probabilities(
+                    q.clone(),
+                    memory.key.clone(),
+                    Some(cross_mask.clone()),
+                ));
+            }
             self.cross_attn.attend(
                 q,
                 memory.key.clone(),

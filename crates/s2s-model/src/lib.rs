@@ -1,4 +1,5 @@
-//! Backend-generic encoder–adapter–decoder modules for s2s.
+//! Backend-generic encoder–decoder modules for s2s: the Transformer family (encoder or
+//! pre-trained BERT, adapter, decoder) and the RNN family (LSTM/GRU with attention).
 //!
 //! Every module follows burn-nn's triad (`FooConfig`, `FooConfig::init`, `Foo<B>`); the
 //! experiment-facing [`ModelConfig`] is a serde struct that refuses unknown keys and validates
@@ -16,17 +17,22 @@ pub mod encoder;
 pub mod feedforward;
 pub mod linear;
 pub mod loss;
+pub mod rnn;
 pub mod seq2seq;
+pub mod transformer;
 
 pub use batch::{special, Seq2SeqBatch};
 pub use bert::{mean_pool, BertConfig, BertEncoder, BertError};
 pub use cache::{EncoderMemory, KvCache, MemoryKeyValue};
 pub use config::{
-    AdapterConfig, AdapterKind, ConfigError, ModelConfig, PositionKind, StackConfig, VocabSizes,
+    AdapterConfig, AdapterKind, AttentionKind, CellKind, ConfigError, ModelConfig, ModelFamily,
+    PositionKind, RnnConfig, StackConfig, VocabSizes,
 };
 pub use feedforward::Activation;
 pub use loss::{fused_cross_entropy, sequence_cross_entropy, FusedCrossEntropy, FusedLossOutput};
-pub use seq2seq::{Seq2Seq, Seq2SeqOutput, SourceEncoder, TransformerSource};
+pub use rnn::{RnnMemory, RnnSeq2Seq, RnnState};
+pub use seq2seq::{CrossAttention, DecoderMemory, DecoderState, Seq2Seq, Seq2SeqOutput};
+pub use transformer::{SourceEncoder, TransformerSeq2Seq, TransformerSource};
 
 #[cfg(test)]
 mod tests;

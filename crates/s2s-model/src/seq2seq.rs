@@ -1,23 +1,27 @@
-//! The encoder–adapter–decoder model and its teacher-forced loss.
+//! The model a config describes, whichever family it is, and its teacher-forced loss.
+//!
+//! [`Seq2Seq`] is an enum over the two families so that training, checkpoints, decoding and
+//! serving handle one type: each method matches once and calls the family's own code.
 
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::module::ModuleVisitor;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::adapter::{Adapter, AdapterModuleConfig};
 use crate::batch::Seq2SeqBatch;
-use crate::bert::{BertConfig, BertEncoder};
+use crate::bert::BertConfig;
 use crate::cache::{EncoderMemory, KvCache};
-use crate::config::{ConfigError, ModelConfig, VocabSizes};
-use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
-use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
-use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
+use crate::config::{ConfigError, ModelConfig, ModelFamily, VocabSizes};
 use crate::loss::{fused_cross_entropy, sequence_cross_entropy, FusedLossOutput};
+use crate::rnn::{RnnMemory, RnnSeq2Seq, RnnState};
+use crate::transformer::TransformerSeq2Seq;
 
 impl ModelConfig {
-    /// Validates the configuration, then builds the model with a Transformer encoder trained
-    /// from scratch on `device`. A configuration with `bert` set needs
-    /// [`Self::init_with_bert`].
+    /// Validates the configuration, then builds the model it describes on `device`: a
+    /// Transformer with an encoder trained from scratch, or the RNN family. A configuration
+    /// with `bert` set needs [`Self::init_with_bert`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] with one sentence for the first constraint the config breaks.
     pub fn init<B: Backend>(
         &self,
         vocab: VocabSizes,
@@ -30,27 +34,18 @@ impl ModelConfig {
                     .into(),
             ));
         }
-        let enc = &self.encoder;
-        let source = SourceEncoder::Transformer(TransformerSource {
-            embedding: self.token_embedding(vocab.source, enc.d_model, device),
-            encoder: TransformerEncoderConfig::new(
-                enc.d_model,
-                enc.n_heads,
-                enc.n_layers,
-                enc.d_ff,
-            )
-            .with_dropout(self.dropout)
-            .with_attention_dropout(self.attention_dropout)
-            .with_activation(self.activation)
-            .with_norm_first(self.norm_first)
-            .with_layer_norm_eps(self.layer_norm_eps)
-            .init(device),
-        });
-        Ok(self.assemble(source, enc.d_model, vocab.target, device))
+        Ok(match self.family {
+            ModelFamily::Transformer => Seq2Seq::Transformer(self.init_transformer(vocab, device)),
+            ModelFamily::Rnn => Seq2Seq::Rnn(self.init_rnn(vocab, device)),
+        })
     }
 
-    /// Builds the model with a BERT encoder of `bert`'s shape (randomly initialised: load the
-    /// pre-trained weights into [`Seq2Seq::source`] with [`BertEncoder::load`]).
+    /// Builds the Transformer with a BERT encoder of `bert`'s shape (randomly initialised: load
+    /// the pre-trained weights into [`TransformerSeq2Seq::source`] with
+    /// [`crate::BertEncoder::load`]).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the config does not fit the BERT (or is not a Transformer).
     pub fn init_with_bert<B: Backend>(
         &self,
         bert: &BertConfig,
@@ -58,102 +53,21 @@ impl ModelConfig {
         device: &B::Device,
     ) -> Result<Seq2Seq<B>, ConfigError> {
         self.validate_with_bert(bert, target_vocab)?;
-        let source = SourceEncoder::Bert(bert.init(device));
-        Ok(self.assemble(source, bert.hidden_size, target_vocab, device))
-    }
-
-    fn token_embedding<B: Backend>(
-        &self,
-        vocab_size: usize,
-        d_model: usize,
-        device: &B::Device,
-    ) -> TokenEmbedding<B> {
-        TokenEmbeddingConfig::new(vocab_size, d_model, self.max_positions, self.positions)
-            .with_dropout(self.dropout)
-            .init(device)
-    }
-
-    /// Adapter, decoder and output layer around a source encoder of width `d_encoder`.
-    fn assemble<B: Backend>(
-        &self,
-        source: SourceEncoder<B>,
-        d_encoder: usize,
-        target_vocab: usize,
-        device: &B::Device,
-    ) -> Seq2Seq<B> {
-        let dec = &self.decoder;
-        let output = (!self.tie_output_embedding).then(|| {
-            LinearConfig::new(dec.d_model, target_vocab)
-                .with_bias(false)
-                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                .init(device)
-        });
-        Seq2Seq {
-            source,
-            target_embedding: self.token_embedding(target_vocab, dec.d_model, device),
-            adapter: AdapterModuleConfig::new(self.adapter.kind, d_encoder, dec.d_model)
-                .with_d_hidden(self.adapter.d_hidden)
-                .with_layer_norm_eps(self.layer_norm_eps)
-                .init(device),
-            decoder: TransformerDecoderConfig::new(
-                dec.d_model,
-                dec.n_heads,
-                dec.n_layers,
-                dec.d_ff,
-            )
-            .with_dropout(self.dropout)
-            .with_attention_dropout(self.attention_dropout)
-            .with_activation(self.activation)
-            .with_norm_first(self.norm_first)
-            .with_layer_norm_eps(self.layer_norm_eps)
-            .init(device),
-            output,
-            label_smoothing: 0.0,
-        }
+        Ok(Seq2Seq::Transformer(self.init_transformer_with_bert(
+            bert,
+            target_vocab,
+            device,
+        )))
     }
 }
 
-/// The source side: a Transformer trained from scratch on its own vocabulary, or a
-/// pre-trained BERT reading `[CLS] … [SEP]` WordPiece ids.
+/// An encoder–decoder of either family.
 #[derive(Module, Debug)]
-pub enum SourceEncoder<B: Backend> {
-    Transformer(TransformerSource<B>),
-    Bert(BertEncoder<B>),
-}
-
-/// Source token embedding (with positions) and the Transformer encoder stack.
-#[derive(Module, Debug)]
-pub struct TransformerSource<B: Backend> {
-    pub embedding: TokenEmbedding<B>,
-    pub encoder: TransformerEncoder<B>,
-}
-
-impl<B: Backend> SourceEncoder<B> {
-    /// Contextual states of the source tokens.
-    ///
-    /// # Shapes
-    /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
-    /// - output: `[batch_size, src_len, d_encoder]`
-    pub fn forward(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
-        match self {
-            Self::Transformer(t) => t.encoder.forward(t.embedding.forward(source, 0), pad_mask),
-            Self::Bert(bert) => bert.forward(source, pad_mask),
-        }
-    }
-}
-
-/// Encoder → adapter → decoder → vocabulary logits.
-#[derive(Module, Debug)]
-pub struct Seq2Seq<B: Backend> {
-    /// Source embedding and encoder (Transformer or pre-trained BERT).
-    pub source: SourceEncoder<B>,
-    pub target_embedding: TokenEmbedding<B>,
-    pub adapter: Adapter<B>,
-    pub decoder: TransformerDecoder<B>,
-    /// Untied output projection; `None` when tied to the target embedding.
-    pub output: Option<Linear<B>>,
-    /// Label-smoothing ε used by [`Seq2Seq::forward_loss`] (a training setting, not persisted).
-    label_smoothing: f64,
+pub enum Seq2Seq<B: Backend> {
+    /// Transformer (or BERT) encoder, adapter, Transformer decoder.
+    Transformer(TransformerSeq2Seq<B>),
+    /// LSTM/GRU encoder and attentional LSTM/GRU decoder.
+    Rnn(RnnSeq2Seq<B>),
 }
 
 /// What one teacher-forced step produces; `loss` is the training objective.
@@ -169,206 +83,206 @@ pub struct Seq2SeqOutput<B: Backend> {
     pub labels: Tensor<B, 2, Int>,
 }
 
+/// The encoded source as either family's decoder reads it at every step.
+#[derive(Clone, Debug)]
+pub enum DecoderMemory<B: Backend> {
+    /// Cross-attention keys/values of every Transformer layer.
+    Transformer(EncoderMemory<B>),
+    /// Encoder states, attention keys and the bridged initial state.
+    Rnn(RnnMemory<B>),
+}
+
+/// The decoder's state between incremental steps.
+#[derive(Debug)]
+pub enum DecoderState<B: Backend> {
+    /// The Transformer's self-attention key/value cache.
+    Transformer(KvCache<B>),
+    /// The RNN's layer states and input-feeding vector.
+    Rnn(RnnState<B>),
+}
+
+/// Cross-attention weights of a teacher-forced pass: per layer `[batch_size, n_heads, tgt_len,
+/// src_len]` (the RNN family has one layer of one head).
+pub type CrossAttention<B> = Vec<Tensor<B, 4>>;
+
+impl<B: Backend> DecoderMemory<B> {
+    /// Rows of the batch.
+    pub fn batch_size(&self) -> usize {
+        match self {
+            Self::Transformer(memory) => memory.batch_size(),
+            Self::Rnn(memory) => memory.batch_size(),
+        }
+    }
+
+    /// Picks (and repeats) batch rows, e.g. each source `num_beams` times.
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`
+    pub fn select(&self, rows: Tensor<B, 1, Int>) -> Self {
+        match self {
+            Self::Transformer(memory) => Self::Transformer(memory.select(rows)),
+            Self::Rnn(memory) => Self::Rnn(memory.select(rows)),
+        }
+    }
+
+    fn device(&self) -> B::Device {
+        match self {
+            Self::Transformer(memory) => memory.pad_mask.device(),
+            Self::Rnn(memory) => memory.pad_mask.device(),
+        }
+    }
+}
+
+impl<B: Backend> DecoderState<B> {
+    /// Tokens fed so far.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Transformer(cache) => cache.len(),
+            Self::Rnn(state) => state.len,
+        }
+    }
+
+    /// Whether no token has been fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` becomes row `rows[i]` (beams follow their parents); a shorter `rows` drops rows.
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_batch_size]`
+    pub fn reorder(&mut self, rows: Tensor<B, 1, Int>) {
+        match self {
+            Self::Transformer(cache) => cache.reorder(rows),
+            Self::Rnn(state) => state.reorder(rows),
+        }
+    }
+}
+
+/// The one place a mismatched memory/state pair is refused: both come from the same model, so
+/// a mismatch is a bug in the caller.
+fn mismatch() -> ! {
+    panic!("decoder memory and state come from different model families")
+}
+
 impl<B: Backend> Seq2Seq<B> {
     /// Sets the label-smoothing ε (uniform over the vocabulary, as PyTorch's
     /// `CrossEntropyLoss(label_smoothing=ε)` and HF).
     pub fn with_label_smoothing(mut self, epsilon: f64) -> Self {
-        self.label_smoothing = epsilon;
+        match &mut self {
+            Self::Transformer(model) => model.label_smoothing = epsilon,
+            Self::Rnn(model) => model.label_smoothing = epsilon,
+        }
         self
-    }
-
-    /// Freezes the source side: the source embedding and the encoder stop requiring gradients,
-    /// so the optimizer never updates them (the adapter, decoder and output still train). The
-    /// flag survives loading a checkpoint into the frozen model, so a resumed run stays frozen.
-    pub fn freeze_encoder(self) -> Self {
-        Self {
-            source: self.source.no_grad(),
-            ..self
-        }
-    }
-
-    /// Encodes the source and maps it into the decoder's space.
-    ///
-    /// # Shapes
-    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
-    /// - output: `[batch_size, src_len, d_decoder]`
-    pub fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
-        self.adapter.forward(self.source.forward(source, pad_mask))
-    }
-
-    /// Teacher-forced decoding of every target position at once.
-    ///
-    /// # Shapes
-    /// - `target_input`: `[batch_size, tgt_len]` (`<s> y1 …`)
-    /// - `memory`: `[batch_size, src_len, d_decoder]`, `memory_pad_mask`: `[batch_size, src_len]`
-    /// - output: logits `[batch_size, tgt_len, vocab_size]`
-    pub fn decode(
-        &self,
-        target_input: Tensor<B, 2, Int>,
-        memory: Tensor<B, 3>,
-        memory_pad_mask: Tensor<B, 2, Bool>,
-    ) -> Tensor<B, 3> {
-        self.project(self.decode_states(target_input, memory, memory_pad_mask))
-    }
-
-    /// [`Self::decode`] up to the decoder's output states, before the vocabulary projection.
-    ///
-    /// # Shapes
-    /// - `target_input`: `[batch_size, tgt_len]`, `memory`: `[batch_size, src_len, d_decoder]`
-    /// - output: `[batch_size, tgt_len, d_decoder]`
-    pub fn decode_states(
-        &self,
-        target_input: Tensor<B, 2, Int>,
-        memory: Tensor<B, 3>,
-        memory_pad_mask: Tensor<B, 2, Bool>,
-    ) -> Tensor<B, 3> {
-        let x = self.target_embedding.forward(target_input, 0);
-        self.decoder.forward(x, memory, memory_pad_mask)
-    }
-
-    /// The vocabulary projection as a matrix: logits = states · P. The transposed target
-    /// embedding when tied, else the output layer's weight.
-    ///
-    /// # Shapes
-    /// - output: `[d_decoder, vocab_size]`
-    pub fn output_projection(&self) -> Tensor<B, 2> {
-        match &self.output {
-            Some(linear) => linear.weight.val(),
-            None => self.target_embedding.token_weights().transpose(),
-        }
     }
 
     /// The label-smoothing ε the training loss uses.
     pub fn label_smoothing(&self) -> f64 {
-        self.label_smoothing
+        match self {
+            Self::Transformer(model) => model.label_smoothing,
+            Self::Rnn(model) => model.label_smoothing,
+        }
     }
 
-    /// Maps decoder states to vocabulary logits (tied or untied).
+    /// Which family this model is.
+    pub fn family(&self) -> ModelFamily {
+        match self {
+            Self::Transformer(_) => ModelFamily::Transformer,
+            Self::Rnn(_) => ModelFamily::Rnn,
+        }
+    }
+
+    /// Freezes the source side (embedding and encoder): the optimizer never updates it. The
+    /// flag survives loading a checkpoint into the frozen model, so a resumed run stays frozen.
+    pub fn freeze_encoder(self) -> Self {
+        match self {
+            Self::Transformer(model) => Self::Transformer(model.freeze_encoder()),
+            Self::Rnn(model) => Self::Rnn(model.freeze_encoder()),
+        }
+    }
+
+    /// Visits the source side's parameters (source embedding and encoder), e.g. to give them
+    /// their own learning rate.
+    pub fn visit_encoder<V: ModuleVisitor<B>>(&self, visitor: &mut V) {
+        match self {
+            Self::Transformer(model) => model.source.visit(visitor),
+            Self::Rnn(model) => {
+                model.source_embedding.visit(visitor);
+                model.encoder.visit(visitor);
+            }
+        }
+    }
+
+    /// Parameters of the source side (embedding and encoder).
+    pub fn encoder_num_params(&self) -> usize {
+        match self {
+            Self::Transformer(model) => model.source.num_params(),
+            Self::Rnn(model) => model.source_embedding.num_params() + model.encoder.num_params(),
+        }
+    }
+
+    /// The encoder states the decoder attends to.
     ///
     /// # Shapes
-    /// - `h`: `[batch_size, tgt_len, d_decoder]` → `[batch_size, tgt_len, vocab_size]`
-    pub fn project(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.output {
-            Some(linear) => crate::linear::forward_flat(linear, h),
-            None => {
-                let [batch_size, tgt_len, d_model] = h.dims();
-                // [V, D] -> [D, V]
-                let weights = self.target_embedding.token_weights().transpose();
-                let vocab_size = weights.dims()[1];
-                h.reshape([batch_size * tgt_len, d_model])
-                    .matmul(weights)
-                    .reshape([batch_size, tgt_len, vocab_size])
+    /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    /// - output: `[batch_size, src_len, d_memory]`
+    pub fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
+        match self {
+            Self::Transformer(model) => model.encode(source, pad_mask),
+            Self::Rnn(model) => model.encode_memory(source, pad_mask).states,
+        }
+    }
+
+    /// Teacher-forced decoder output states, before the vocabulary projection.
+    ///
+    /// # Shapes
+    /// - output: `[batch_size, tgt_len, d_decoder]`
+    pub fn decode_states(&self, batch: &Seq2SeqBatch<B>) -> Tensor<B, 3> {
+        match self {
+            Self::Transformer(model) => {
+                let memory = model.encode(batch.source.clone(), batch.source_pad_mask.clone());
+                model.decode_states(
+                    batch.target_input.clone(),
+                    memory,
+                    batch.source_pad_mask.clone(),
+                )
+            }
+            Self::Rnn(model) => {
+                let memory =
+                    model.encode_memory(batch.source.clone(), batch.source_pad_mask.clone());
+                model.decode_states(batch.target_input.clone(), &memory).0
             }
         }
     }
 
-    /// [`Self::project`] with the tied projection `memory` laid out once per batch.
-    fn project_with(&self, h: Tensor<B, 3>, memory: &EncoderMemory<B>) -> Tensor<B, 3> {
-        match &memory.projection {
-            Some(weights) => {
-                let [batch_size, len, d_model] = h.dims();
-                let vocab_size = weights.dims()[1];
-                h.reshape([batch_size * len, d_model])
-                    .matmul(weights.clone())
-                    .reshape([batch_size, len, vocab_size])
-            }
-            None => self.project(h),
+    /// The vocabulary projection: logits = states · P.
+    ///
+    /// # Shapes
+    /// - output: `[d_decoder, vocab_size]`
+    pub fn output_projection(&self) -> Tensor<B, 2> {
+        match self {
+            Self::Transformer(model) => model.output_projection(),
+            Self::Rnn(model) => model.output_projection(),
         }
     }
 
-    /// Full forward pass: encode, decode, logits.
+    /// Full teacher-forced forward pass: encode, decode, logits.
     ///
     /// # Shapes
     /// - output: `[batch_size, tgt_len, vocab_size]`
     pub fn forward(&self, batch: &Seq2SeqBatch<B>) -> Tensor<B, 3> {
-        let memory = self.encode(batch.source.clone(), batch.source_pad_mask.clone());
-        self.decode(
-            batch.target_input.clone(),
-            memory,
-            batch.source_pad_mask.clone(),
-        )
-    }
-
-    /// Encodes the source and projects it once into every decoder layer's cross-attention
-    /// keys/values: everything incremental decoding needs from the source.
-    ///
-    /// # Shapes
-    /// - `source`: `[batch_size, src_len]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
-    pub fn encode_memory(
-        &self,
-        source: Tensor<B, 2, Int>,
-        pad_mask: Tensor<B, 2, Bool>,
-    ) -> EncoderMemory<B> {
-        let memory = self.encode(source, pad_mask.clone());
-        let projection = self.output.is_none().then(|| {
-            let weights = self.target_embedding.token_weights();
-            let [vocab_size, d_model] = weights.dims();
-            // The reshape materialises the transposed layout (a no-op view on some backends).
-            weights.transpose().reshape([d_model, vocab_size])
-        });
-        EncoderMemory {
-            key_values: self.decoder.project_memory(memory),
-            pad_mask,
-            projection,
+        match self {
+            Self::Transformer(model) => model.forward(batch),
+            Self::Rnn(_) => {
+                let h = self.decode_states(batch);
+                let [batch_size, tgt_len, d_model] = h.dims();
+                let projection = self.output_projection();
+                let vocab_size = projection.dims()[1];
+                h.reshape([batch_size * tgt_len, d_model])
+                    .matmul(projection)
+                    .reshape([batch_size, tgt_len, vocab_size])
+            }
         }
-    }
-
-    /// An empty self-attention cache for `batch_size` rows and up to `capacity` target positions
-    /// (at most [`Self::max_target_positions`]).
-    pub fn init_cache(&self, batch_size: usize, capacity: usize, device: &B::Device) -> KvCache<B> {
-        let (n_heads, d_head) = self
-            .decoder
-            .layers
-            .first()
-            .map(|layer| layer.self_attn.heads())
-            .unwrap_or((1, 1));
-        KvCache::new(
-            self.decoder.layers.len(),
-            batch_size,
-            n_heads,
-            capacity.min(self.max_target_positions()),
-            d_head,
-            device,
-        )
-    }
-
-    /// Longest target prefix (with `<s>`) the position table covers.
-    pub fn max_target_positions(&self) -> usize {
-        self.target_embedding.max_positions()
-    }
-
-    /// One incremental decoding step: the logits of the positions after `tokens`, which continue
-    /// the prefix already in `cache` (feed `<s>` first, then each chosen token).
-    ///
-    /// # Shapes
-    /// - `tokens`: `[batch_size, new_len]` (usually `new_len = 1`)
-    /// - output: `[batch_size, new_len, vocab_size]`
-    pub fn decode_step(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        memory: &EncoderMemory<B>,
-        cache: &mut KvCache<B>,
-    ) -> Tensor<B, 3> {
-        let x = self.target_embedding.forward(tokens, cache.len());
-        let h = self.decoder.forward_step(x, memory, cache);
-        self.project_with(h, memory)
-    }
-
-    /// Full causal decoding of a target prefix against projected memory (no cache): the logits
-    /// of every position.
-    ///
-    /// # Shapes
-    /// - `tokens`: `[batch_size, len]` → `[batch_size, len, vocab_size]`
-    pub fn decode_prefix(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        memory: &EncoderMemory<B>,
-    ) -> Tensor<B, 3> {
-        let x = self.target_embedding.forward(tokens, 0);
-        let h = self
-            .decoder
-            .forward_with_memory(x, &memory.key_values, memory.pad_mask.clone());
-        self.project_with(h, memory)
     }
 
     /// Teacher-forced loss over non-pad labels.
@@ -377,7 +291,7 @@ impl<B: Backend> Seq2Seq<B> {
         let (loss, nll) = sequence_cross_entropy(
             logits.clone(),
             batch.target_labels.clone(),
-            self.label_smoothing,
+            self.label_smoothing(),
         );
         Seq2SeqOutput {
             loss,
@@ -386,15 +300,105 @@ impl<B: Backend> Seq2Seq<B> {
             labels: batch.target_labels,
         }
     }
+
+    /// The cross-attention weights when `target_input` is teacher-forced: per Transformer layer
+    /// `[batch_size, n_heads, tgt_len, src_len]`; for the RNN family one entry
+    /// `[batch_size, 1, tgt_len, src_len]`. Row `t` holds the weights behind the token at
+    /// position `t + 1`; padded source positions get 0 and every row sums to 1.
+    ///
+    /// # Shapes
+    /// - `source`, `pad_mask`: `[batch_size, src_len]`; `target_input`: `[batch_size, tgt_len]`
+    pub fn cross_attention(
+        &self,
+        source: Tensor<B, 2, Int>,
+        pad_mask: Tensor<B, 2, Bool>,
+        target_input: Tensor<B, 2, Int>,
+    ) -> CrossAttention<B> {
+        match self {
+            Self::Transformer(model) => model.cross_attention(source, pad_mask, target_input),
+            Self::Rnn(model) => {
+                let memory = model.encode_memory(source, pad_mask);
+                let (_, weights) = model.decode_states(target_input, &memory);
+                vec![weights.unsqueeze_dim::<4>(1)]
+            }
+        }
+    }
+
+    /// Encodes the source once into everything incremental decoding reads from it.
+    ///
+    /// # Shapes
+    /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    pub fn encode_memory(
+        &self,
+        source: Tensor<B, 2, Int>,
+        pad_mask: Tensor<B, 2, Bool>,
+    ) -> DecoderMemory<B> {
+        match self {
+            Self::Transformer(model) => {
+                DecoderMemory::Transformer(model.encode_memory(source, pad_mask))
+            }
+            Self::Rnn(model) => DecoderMemory::Rnn(model.encode_memory(source, pad_mask)),
+        }
+    }
+
+    /// An empty decoder state for `memory`'s batch, for up to `capacity` tokens fed (at most
+    /// [`Self::max_target_positions`]).
+    pub fn init_state(&self, memory: &DecoderMemory<B>, capacity: usize) -> DecoderState<B> {
+        match (self, memory) {
+            (Self::Transformer(model), DecoderMemory::Transformer(_)) => DecoderState::Transformer(
+                model.init_cache(memory.batch_size(), capacity, &memory.device()),
+            ),
+            (Self::Rnn(model), DecoderMemory::Rnn(memory)) => {
+                DecoderState::Rnn(model.decoder.init_state(memory))
+            }
+            _ => mismatch(),
+        }
+    }
+
+    /// One incremental step: feeds one token per row (`<s>` first) and returns the logits of
+    /// the next position.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch_size]` → `[batch_size, vocab_size]`
+    pub fn decode_step(
+        &self,
+        tokens: Tensor<B, 1, Int>,
+        memory: &DecoderMemory<B>,
+        state: &mut DecoderState<B>,
+    ) -> Tensor<B, 2> {
+        match (self, memory, state) {
+            (
+                Self::Transformer(model),
+                DecoderMemory::Transformer(memory),
+                DecoderState::Transformer(cache),
+            ) => {
+                let [batch_size] = tokens.dims();
+                let logits = model.decode_step(tokens.reshape([batch_size, 1]), memory, cache);
+                let vocab_size = logits.dims()[2];
+                logits.reshape([batch_size, vocab_size])
+            }
+            (Self::Rnn(model), DecoderMemory::Rnn(memory), DecoderState::Rnn(state)) => {
+                model.decode_step(tokens, memory, state).0
+            }
+            _ => mismatch(),
+        }
+    }
+
+    /// Longest target prefix (with `<s>`) the model can decode, in tokens.
+    pub fn max_target_positions(&self) -> usize {
+        match self {
+            Self::Transformer(model) => model.max_target_positions(),
+            Self::Rnn(model) => model.max_target_positions(),
+        }
+    }
 }
 
 impl<B: AutodiffBackend> Seq2Seq<B> {
     /// The teacher-forced training loss of [`Seq2Seq::forward_loss`] (same value, same
     /// gradients up to float rounding) with the output projection and the cross-entropy fused
-    /// on the inner backend; see the module docs.
+    /// on the inner backend (`crate::loss`).
     pub fn forward_loss_fused(&self, batch: Seq2SeqBatch<B>) -> FusedLossOutput<B> {
-        let memory = self.encode(batch.source.clone(), batch.source_pad_mask.clone());
-        let h = self.decode_states(batch.target_input.clone(), memory, batch.source_pad_mask);
+        let h = self.decode_states(&batch);
         let projection = self.output_projection();
         let fused = fused_cross_entropy(
             h.clone().inner(),

@@ -7,7 +7,8 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::Tolerance;
 
 use crate::{
-    AdapterKind, ModelConfig, PositionKind, Seq2Seq, Seq2SeqBatch, StackConfig, VocabSizes,
+    AdapterKind, ModelConfig, PositionKind, Seq2Seq, Seq2SeqBatch, StackConfig, TransformerSeq2Seq,
+    VocabSizes,
 };
 
 type B = NdArray<f32>;
@@ -40,6 +41,14 @@ fn model(config: &ModelConfig) -> Seq2Seq<B> {
     config.init::<B>(VOCAB, &Default::default()).unwrap()
 }
 
+/// The Transformer inside `m` (every config here builds one).
+fn tf(m: &Seq2Seq<B>) -> &TransformerSeq2Seq<B> {
+    match m {
+        Seq2Seq::Transformer(t) => t,
+        Seq2Seq::Rnn(_) => panic!("a Transformer config built an RNN"),
+    }
+}
+
 fn ids(rows: &[&[i64]]) -> Tensor<B, 2, Int> {
     let len = rows[0].len();
     let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
@@ -55,7 +64,7 @@ fn pad_mask(rows: &[&[i64]]) -> Tensor<B, 2, Bool> {
 
 fn logits(m: &Seq2Seq<B>, src: &[&[i64]], tgt: &[&[i64]]) -> Tensor<B, 3> {
     let memory = m.encode(ids(src), pad_mask(src));
-    m.decode(ids(tgt), memory, pad_mask(src))
+    tf(m).decode(ids(tgt), memory, pad_mask(src))
 }
 
 fn variants() -> Vec<ModelConfig> {
@@ -153,7 +162,7 @@ fn adapters_produce_the_decoder_width() {
         let m = model(&config);
         let memory = m.encode(ids(&[&[5, 6, 2]]), pad_mask(&[&[5, 6, 2]]));
         assert_eq!(memory.dims(), [1, 3, 16], "{kind:?}");
-        let out = m.decode(ids(&[&[1, 4]]), memory, pad_mask(&[&[5, 6, 2]]));
+        let out = tf(&m).decode(ids(&[&[1, 4]]), memory, pad_mask(&[&[5, 6, 2]]));
         assert_eq!(out.dims(), [1, 2, VOCAB.target]);
     }
     let mut none = tiny(true, PositionKind::Sinusoidal);
@@ -238,7 +247,8 @@ fn cached_step_logits_equal_full_decoding_at_every_step() {
     let src: &[&[i64]] = &[&[5, 6, 7, 8, 2], &[9, 10, 2, 0, 0]];
     let tgt: &[&[i64]] = &[&[1, 4, 5, 6, 7, 8, 9], &[1, 11, 12, 13, 14, 15, 16]];
     for config in variants() {
-        let m = model(&config);
+        let whole = model(&config);
+        let m = tf(&whole);
         let memory = m.encode_memory(ids(src), pad_mask(src));
         let full = m.decode_prefix(ids(tgt), &memory);
         let [batch_size, len, vocab] = full.dims();
@@ -275,7 +285,8 @@ fn reordered_cache_follows_the_selected_rows() {
     // as in beam search; the batch grows), continue: every row must equal decoding its
     // parent's prefix from scratch.
     let config = tiny(true, PositionKind::Sinusoidal);
-    let m = model(&config);
+    let whole = model(&config);
+    let m = tf(&whole);
     let src: &[&[i64]] = &[&[5, 6, 7, 8, 2], &[9, 10, 2, 0, 0]];
     let memory = m.encode_memory(ids(src), pad_mask(src));
     let mut cache = m.init_cache(2, 8, &Default::default());

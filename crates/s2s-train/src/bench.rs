@@ -459,6 +459,13 @@ pub fn reference_input<B: Backend>(
                 .into(),
         ));
     }
+    if config.model.family != s2s_model::ModelFamily::Transformer {
+        return Err(TrainError::Config(
+            "the PyTorch reference implements the Transformer family only: benchmark the RNN \
+             family with --backends that leave out pytorch"
+                .into(),
+        ));
+    }
     let m = &config.model;
     if !matches!(m.adapter.kind, AdapterKind::None | AdapterKind::Linear) {
         return Err(TrainError::Config(

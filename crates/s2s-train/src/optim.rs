@@ -59,7 +59,7 @@ fn split_encoder<B: AutodiffBackend>(
     grads: &mut GradientsParams,
 ) -> GradientsParams {
     let mut encoder = GradientsParams::new();
-    learner.model.source.visit(&mut MoveGrads {
+    learner.model.visit_encoder(&mut MoveGrads {
         from: grads,
         to: &mut encoder,
     });
@@ -146,7 +146,7 @@ pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
         .init();
     let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
         .with_warmup_steps(t.warmup_steps)
-        .with_model_size(config.model.decoder.d_model)
+        .with_model_size(config.model.decoder_width())
         .init()
         .map_err(TrainError::Schedule)?;
     Ok((EncoderLrOptimizer::new(adam, t.encoder_lr_scale), scheduler))

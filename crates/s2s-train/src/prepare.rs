@@ -169,10 +169,12 @@ pub fn load_pretrained_encoder<B: Backend>(
     mut model: Seq2Seq<B>,
     data: &PreparedData,
 ) -> Result<Seq2Seq<B>, TrainError> {
-    if let (SourceEncoder::Bert(encoder), Some(dir)) = (&model.source, &data.bert) {
-        let path = dir.join(s2s_data::BERT_WEIGHTS_FILE);
-        tracing::info!("loading the pre-trained encoder from {}", path.display());
-        model.source = SourceEncoder::Bert(encoder.clone().load(&path)?);
+    if let (Seq2Seq::Transformer(transformer), Some(dir)) = (&mut model, &data.bert) {
+        if let SourceEncoder::Bert(encoder) = &transformer.source {
+            let path = dir.join(s2s_data::BERT_WEIGHTS_FILE);
+            tracing::info!("loading the pre-trained encoder from {}", path.display());
+            transformer.source = SourceEncoder::Bert(encoder.clone().load(&path)?);
+        }
     }
     Ok(model)
 }

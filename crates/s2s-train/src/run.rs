@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use s2s_data::EpochBatches;
-use s2s_infer::{init_model, ExperimentConfig, RunDir, RunRecorder, TrainReport};
+use s2s_infer::{init_model, save_model, ExperimentConfig, RunDir, TrainReport};
 
 use crate::checkpoint::{self, CheckpointRef};
 use crate::learner::{launch, Phase, PhaseData, TrainOptions};
@@ -102,14 +102,10 @@ pub fn train<B: AutodiffBackend>(
         options: &options,
     };
     let trained = train_phases::<B>(&setup, resume, &device)?;
-    trained
-        .model
-        .clone()
-        .save_file(run.file(RunDir::MODEL), &RunRecorder::default())
-        .map_err(|e| TrainError::Weights {
-            path: run.model_path(),
-            message: e.to_string(),
-        })?;
+    save_model(&trained.model, run.file(RunDir::MODEL)).map_err(|e| TrainError::Weights {
+        path: run.model_path(),
+        message: e.to_string(),
+    })?;
     final_report(config, run, &data, &experiment, &trained, started, &device)
 }
 
@@ -246,7 +242,7 @@ fn phase_model<B: AutodiffBackend>(
     if let Some((first, last)) = frozen {
         tracing::info!(
             "freezing the source encoder ({} parameters) for epochs {first}..={last}",
-            model.source.num_params(),
+            model.encoder_num_params(),
         );
         model = model.freeze_encoder();
     }
