@@ -20,6 +20,12 @@ PyTorch models use it. Training: label-smoothed cross-entropy over non-pad token
 with the config's betas/epsilon (PyTorch's default implementation), the Noam schedule, and
 gradient clipping with `clip_grad_norm_` (PyTorch's global norm; s2s/Burn clip each tensor to
 the norm, which costs the same kind of work).
+
+With `[model] family = "rnn"` the model is s2s's RNN family in idiomatic PyTorch: a (bi)directional
+`nn.LSTM`/`nn.GRU` encoder over packed sequences (`pack_padded_sequence`, PyTorch's fused
+multi-layer kernel), a bridge `tanh(W s + b)` from its final states, and a decoder of
+`nn.LSTMCell`/`nn.GRUCell` layers with Luong (general) or Bahdanau (additive) attention and
+input feeding, stepped in Python as every PyTorch seq2seq tutorial and OpenNMT-py do.
 """
 
 import json
@@ -236,6 +242,152 @@ class Seq2Seq(nn.Module):
             for _ in self.decoder
         ]
 
+    def start(self, ids, pad, k, capacity):
+        """Encodes a batch for decoding with `k` rows per source: returns `step(tokens, length)`
+        (the next position's logits) and `reorder(rows)` (rows follow their beams)."""
+        memory, mask = self.encode(ids, pad)
+        if k > 1:
+            memory = memory.repeat_interleave(k, dim=0)
+            mask = mask.repeat_interleave(k, dim=0)
+        memory_kv = self.project_memory(memory)
+        cache = self.new_cache(memory.shape[0], capacity)
+
+        def step(tokens, length):
+            return self.decode_step(tokens, memory_kv, mask, cache, length)
+
+        def reorder(rows):
+            for keys, values in cache:
+                keys.copy_(keys.index_select(0, rows))
+                values.copy_(values.index_select(0, rows))
+
+        return step, reorder
+
+    def d_model(self):
+        return self.c["d_model_decoder"]
+
+
+class RnnSeq2Seq(nn.Module):
+    """s2s's RNN family (crates/s2s-model/src/rnn)."""
+
+    def __init__(self, c):
+        super().__init__()
+        r = c["rnn"]
+        self.c = c
+        E, H, L = r["embedding_size"], r["hidden_size"], r["n_layers"]
+        self.H, self.L = H, L
+        self.lstm = r["cell"] == "lstm"
+        self.directions = 2 if r["bidirectional"] else 1
+        M = self.directions * H
+        # N(0, 1) embeddings, PyTorch's default, as s2s initialises them.
+        self.source_embedding = nn.Embedding(c["source_vocab"], E)
+        self.target_embedding = nn.Embedding(c["target_vocab"], E)
+        self.dropout = nn.Dropout(c["dropout"])
+        rnn, cell = (nn.LSTM, nn.LSTMCell) if self.lstm else (nn.GRU, nn.GRUCell)
+        self.encoder = rnn(
+            E, H, num_layers=L, bidirectional=self.directions == 2, batch_first=True,
+            dropout=c["dropout"] if L > 1 else 0.0,
+        )
+        self.cells = nn.ModuleList(cell(E + H if i == 0 else H, H) for i in range(L))
+        self.bridge_h = nn.Linear(M, H) if M != H else None
+        self.bridge_c = nn.Linear(M, H) if M != H and self.lstm else None
+        if r["attention"] == "luong":
+            self.key, self.query, self.v = nn.Linear(M, H, bias=False), None, None
+        else:
+            self.key = nn.Linear(M, H)
+            self.query = nn.Linear(H, H, bias=False)
+            self.v = nn.Linear(H, 1, bias=False)
+        self.combine = nn.Linear(M + H, H, bias=False)
+        self.output = None
+        if not c["tie_output_embedding"]:
+            self.output = nn.Linear(H, c["target_vocab"], bias=False)
+
+    def d_model(self):
+        return self.H
+
+    def encode(self, source, pad):
+        lengths = (~pad).sum(1)
+        x = self.dropout(self.source_embedding(source))
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, hidden = self.encoder(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=True, total_length=source.shape[1]
+        )
+
+        def per_layer(h):  # [L * dirs, B, H] -> [L, B, dirs * H]
+            h = h.view(self.L, self.directions, h.shape[1], self.H)
+            return torch.cat([h[:, d] for d in range(self.directions)], -1)
+
+        h, c = (hidden if self.lstm else (hidden, None))
+        h = per_layer(h)
+        c = per_layer(c) if c is not None else None
+        if self.bridge_h is not None:
+            h = torch.tanh(self.bridge_h(h))
+            c = torch.tanh(self.bridge_c(c)) if c is not None else None
+        return (states, self.key(states), pad), (h, c)
+
+    def new_state(self, initial):
+        h, c = initial
+        return {
+            "h": list(h.unbind(0)),
+            "c": list(c.unbind(0)) if c is not None else None,
+            "feed": torch.zeros(h.shape[1], self.H),
+        }
+
+    def step(self, embedded, memory, state):
+        states, keys, pad = memory
+        x = torch.cat([embedded, state["feed"]], -1)
+        for i, cell in enumerate(self.cells):
+            if self.lstm:
+                h, c = cell(x, (state["h"][i], state["c"][i]))
+                state["c"][i] = c
+            else:
+                h = cell(x, state["h"][i])
+            state["h"][i] = h
+            x = self.dropout(h) if i + 1 < self.L else h
+        if self.query is None:
+            scores = torch.bmm(keys, x.unsqueeze(2)).squeeze(2)
+        else:
+            scores = self.v(torch.tanh(keys + self.query(x).unsqueeze(1))).squeeze(2)
+        alpha = torch.softmax(scores.masked_fill(pad, -1e9), -1)
+        context = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)
+        out = self.dropout(torch.tanh(self.combine(torch.cat([context, x], -1))))
+        state["feed"] = out
+        return out
+
+    def logits(self, h):
+        weight = self.target_embedding.weight if self.output is None else self.output.weight
+        return F.linear(h, weight)
+
+    def forward(self, source, pad, target_input):
+        memory, initial = self.encode(source, pad)
+        state = self.new_state(initial)
+        embedded = self.dropout(self.target_embedding(target_input))
+        outs = [self.step(embedded[:, t], memory, state) for t in range(embedded.shape[1])]
+        return self.logits(torch.stack(outs, 1))
+
+    def start(self, ids, pad, k, capacity):
+        (states, keys, pad), (h, c) = self.encode(ids, pad)
+        if k > 1:
+            states, keys, pad = (t.repeat_interleave(k, dim=0) for t in (states, keys, pad))
+            h = h.repeat_interleave(k, dim=1)
+            c = c.repeat_interleave(k, dim=1) if c is not None else None
+        memory = (states, keys, pad)
+        state = self.new_state((h, c))
+
+        def step(tokens, length):
+            embedded = self.dropout(self.target_embedding(tokens[:, 0]))
+            return self.logits(self.step(embedded, memory, state))
+
+        def reorder(rows):
+            for key in ("h", "c"):
+                if state[key] is not None:
+                    state[key] = [t.index_select(0, rows) for t in state[key]]
+            state["feed"] = state["feed"].index_select(0, rows)
+
+        return step, reorder
+
 
 def pad_rows(rows, pad):
     width = max(len(r) for r in rows)
@@ -256,21 +408,16 @@ def generate(model, sources, special, max_new_tokens, num_beams, batch_size):
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]
         ids, pad = pad_rows(chunk, special["pad"])
-        memory, mask = model.encode(ids, pad)
         n, k = len(chunk), num_beams
-        if k > 1:
-            memory = memory.repeat_interleave(k, dim=0)
-            mask = mask.repeat_interleave(k, dim=0)
-        memory_kv = model.project_memory(memory)
+        step_logits, reorder = model.start(ids, pad, k, max_new_tokens + 1)
         rows = n * k
-        cache = model.new_cache(rows, max_new_tokens + 1)
         tokens = torch.full((rows, 1), special["bos"], dtype=torch.long)
         scores = torch.zeros(n, k)
         if k > 1:
             scores[:, 1:] = -math.inf  # all beams start identical: keep one
         history = torch.empty(rows, 0, dtype=torch.long)
         for step in range(max_new_tokens):
-            logits = model.decode_step(tokens, memory_kv, mask, cache, step)
+            logits = step_logits(tokens, step)
             logits[:, special["eos"]] = -math.inf
             if k == 1:
                 next_tokens = logits.argmax(-1, keepdim=True)
@@ -284,9 +431,7 @@ def generate(model, sources, special, max_new_tokens, num_beams, batch_size):
             beam = flat // vocab
             token = flat % vocab
             rows_from = (torch.arange(n)[:, None] * k + beam).view(rows)
-            for keys, values in cache:
-                keys.copy_(keys.index_select(0, rows_from))
-                values.copy_(values.index_select(0, rows_from))
+            reorder(rows_from)
             history = torch.cat([history.index_select(0, rows_from), token.view(rows, 1)], 1)
             tokens = token.view(rows, 1)
         best = history.view(n, k, -1)[:, 0] if k > 1 else history
@@ -308,7 +453,7 @@ def main():
     torch.manual_seed(spec["seed"])
     c, t, special = spec["model"], spec["training"], spec["special"]
 
-    model = Seq2Seq(c)
+    model = RnnSeq2Seq(c) if c.get("family") == "rnn" else Seq2Seq(c)
     parameters = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(
         model.parameters(), lr=0.0, betas=(t["adam_beta1"], t["adam_beta2"]), eps=t["adam_epsilon"]
@@ -338,7 +483,7 @@ def main():
         if t["grad_clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip_norm"])
         for group in optimizer.param_groups:
-            group["lr"] = noam(step, t["lr_factor"], c["d_model_decoder"], t["warmup_steps"])
+            group["lr"] = noam(step, t["lr_factor"], model.d_model(), t["warmup_steps"])
         optimizer.step()
         value = loss.item()
         seconds = time.perf_counter() - started

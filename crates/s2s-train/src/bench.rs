@@ -369,11 +369,14 @@ pub struct ReferenceInput {
     pub decode: ReferenceDecode,
 }
 
-/// The model's shape (a Transformer source encoder; BERT encoders have no reference); each field
-/// is the `[model]` key of the same name (`*_encoder`/`*_decoder`: `model.encoder.*`/
-/// `model.decoder.*`), the vocabularies are the trained tokenizers'.
+/// The model's shape (a Transformer source encoder or the RNN family; BERT encoders have no
+/// reference); each field is the `[model]` key of the same name (`*_encoder`/`*_decoder`:
+/// `model.encoder.*`/`model.decoder.*`), the vocabularies are the trained tokenizers'.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceModel {
+    pub family: s2s_model::ModelFamily,
+    /// `[model.rnn]` in effect, for `family = "rnn"`.
+    pub rnn: Option<s2s_model::RnnConfig>,
     pub source_vocab: usize,
     pub target_vocab: usize,
     pub d_model_encoder: usize,
@@ -459,13 +462,6 @@ pub fn reference_input<B: Backend>(
                 .into(),
         ));
     }
-    if config.model.family != s2s_model::ModelFamily::Transformer {
-        return Err(TrainError::Config(
-            "the PyTorch reference implements the Transformer family only: benchmark the RNN \
-             family with --backends that leave out pytorch"
-                .into(),
-        ));
-    }
     let m = &config.model;
     if !matches!(m.adapter.kind, AdapterKind::None | AdapterKind::Linear) {
         return Err(TrainError::Config(
@@ -489,6 +485,8 @@ pub fn reference_input<B: Backend>(
         threads,
         warmup_steps: options.warmup_steps,
         model: ReferenceModel {
+            family: m.family,
+            rnn: (m.family == s2s_model::ModelFamily::Rnn).then(|| m.rnn()),
             source_vocab: vocab.source,
             target_vocab: vocab.target,
             d_model_encoder: m.encoder.d_model,

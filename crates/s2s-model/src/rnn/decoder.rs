@@ -222,23 +222,29 @@ impl<B: Backend> RnnDecoder<B> {
         projected.reshape([batch_size, len, gates])
     }
 
+    /// The input-feeding rows of the first layer's input matrix, `[d_hidden, G·d_hidden]`: sliced
+    /// once per sequence, not per step.
+    pub fn feed_weight(&self) -> Tensor<B, 2> {
+        let weight = self.layers[0].input.weight.val();
+        let [rows, gates] = weight.dims();
+        weight.slice([self.d_embedding..rows, 0..gates])
+    }
+
     /// One step: the first layer's embedding projection of this position in, `h̃_t` and the
     /// attention weights out; `state` advances by one token.
     ///
     /// # Shapes
     /// - `embedded_gates`: `[batch_size, G·d_hidden]` (a row of [`Self::project_embedded`])
+    /// - `feed_weight`: [`Self::feed_weight`]
     /// - output: `h̃_t` `[batch_size, d_hidden]`, weights `[batch_size, src_len]`
     pub fn step(
         &self,
         embedded_gates: Tensor<B, 2>,
+        feed_weight: &Tensor<B, 2>,
         memory: &RnnMemory<B>,
         state: &mut RnnState<B>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let first = &self.layers[0].input;
-        let weight = first.weight.val();
-        let [rows, gates] = weight.dims();
-        let feed_weight = weight.slice([self.d_embedding..rows, 0..gates]);
-        let input_gates = embedded_gates + state.feed.clone().matmul(feed_weight);
+        let input_gates = embedded_gates + state.feed.clone().matmul(feed_weight.clone());
         let n_layers = self.layers.len();
         let mut x = None;
         for (index, (layer, slot)) in self.layers.iter().zip(&mut state.layers).enumerate() {
