@@ -63,6 +63,20 @@ fn draw_cells<DB: DrawingBackend>(
     Ok(())
 }
 
+/// White background and the title centred on top.
+fn draw_background<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (width, _) = root.dim_in_pixel();
+    root.draw(&Text::new(
+        title,
+        (width as i32 / 2, TITLE as i32 / 2),
+        bold(16.0).pos(Pos::new(HPos::Center, VPos::Center)),
+    ))
+}
+
 impl Heatmap<'_> {
     fn columns(&self) -> u32 {
         self.source_tokens.len() as u32
@@ -82,13 +96,7 @@ impl Drawable for Heatmap<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let (width, _) = root.dim_in_pixel();
-        root.draw(&Text::new(
-            self.title.as_str(),
-            (width as i32 / 2, TITLE as i32 / 2),
-            bold(16.0).pos(Pos::new(HPos::Center, VPos::Center)),
-        ))?;
+        draw_background(root, &self.title)?;
         let (x, y) = (LABELS as i32, (TITLE + LABELS) as i32);
         let cell = CELL as i32;
         draw_cells(root, self.weights, (x, y), CELL)?;
@@ -155,13 +163,7 @@ impl Drawable for HeadGrid<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let (width, _) = root.dim_in_pixel();
-        root.draw(&Text::new(
-            self.title.as_str(),
-            (width as i32 / 2, TITLE as i32 / 2),
-            bold(16.0).pos(Pos::new(HPos::Center, VPos::Center)),
-        ))?;
+        draw_background(root, &self.title)?;
         let (rows, columns) = self.map_size();
         let (map_w, map_h) = (columns * SMALL_CELL + GAP, rows * SMALL_CELL + GAP + 16);
         let label = font(11.0).pos(Pos::new(HPos::Left, VPos::Bottom));

@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::prelude::*;
-use common::{command, fixture, s2s, text, tiny_model};
-
-type B = burn::backend::NdArray<f32>;
+use common::{command, fixture, s2s, text, tiny_model, weights};
 
 fn spawn(args: &[&str], cwd: &Path) -> Child {
     command(args, cwd).spawn().unwrap()
@@ -60,23 +56,6 @@ fn write_config(dir: &Path, name: &str, training: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config(name, training)).unwrap();
     path
-}
-
-/// Every float parameter of the run's `model.mpk`, in module order.
-fn weights(run: &Path) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0
-                .push(param.val().into_data().to_vec::<f32>().unwrap());
-        }
-    }
-    let run = s2s_infer::RunDir::open(run).unwrap();
-    let config = run.config().unwrap();
-    let (_, model) = run.load_model::<B>(&config, &Default::default()).unwrap();
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
 }
 
 /// The validation logs of every epoch (loss, accuracy, perplexity), by file.

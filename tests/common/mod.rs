@@ -85,3 +85,25 @@ vocab_size = 300
 "#
     )
 }
+
+/// Every float parameter of the run's `model.mpk` (loaded on ndarray), in module order: what
+/// "the same weights" means for two runs.
+pub fn weights(run: &Path) -> Vec<Vec<f32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::prelude::*;
+    type B = burn::backend::NdArray<f32>;
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0
+                .push(param.val().into_data().to_vec::<f32>().unwrap());
+        }
+    }
+    let run = s2s_infer::RunDir::open(run).unwrap();
+    let config = run.config().unwrap();
+    let (_, model) = run.load_model::<B>(&config, &Default::default()).unwrap();
+    assert_eq!(model.family(), config.model.family);
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
+}
