@@ -490,8 +490,10 @@ fn markdown(r: &Report) -> String {
          own masks, so the losses differ from the first step, without it they agree to float \
          rounding at first and drift apart slowly (different summation orders). The pytorch row \
          is benches/reference/seq2seq_torch.py: the same architecture in plain torch.nn \
-         (PyTorch eager, scaled_dot_product_attention, Adam, clip_grad_norm_) on the same token \
-         batches, from its own random initialisation, so its loss agrees only roughly.\n",
+         (PyTorch eager; scaled_dot_product_attention for the Transformer, nn.LSTM/GRU over \
+         packed sequences and LSTMCell/GRUCell steps for the RNN family; Adam, \
+         clip_grad_norm_) on the same token batches, from its own random initialisation, so \
+         its loss agrees only roughly.\n",
     );
     s
 }

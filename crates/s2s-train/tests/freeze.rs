@@ -106,8 +106,9 @@ fn params(model: &Seq2Seq<B>) -> BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
+/// Paths are `<family>.<field>…` (the model is an enum over the families).
 fn is_source_side(path: &str) -> bool {
-    path.starts_with("source.")
+    path.starts_with("Transformer.source.")
 }
 
 /// Number of tensors that changed: (source side, the rest).
