@@ -24,3 +24,28 @@ pub fn forward_flat<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B
     // [B*T, Dout] -> [B, T, Dout]
     y.reshape([batch_size, len, d_out])
 }
+
+/// `h · weights` over the flattened leading dimensions: the vocabulary projection of decoder
+/// states by a `[d_model, vocab_size]` matrix (a transposed tied embedding, or a laid-out one).
+///
+/// # Shapes
+/// - `h`: `[batch_size, len, d_model]`, `weights`: `[d_model, vocab_size]`
+/// - output: `[batch_size, len, vocab_size]`
+pub fn matmul_flat<B: Backend>(h: Tensor<B, 3>, weights: Tensor<B, 2>) -> Tensor<B, 3> {
+    let [batch_size, len, d_model] = h.dims();
+    let vocab_size = weights.dims()[1];
+    h.reshape([batch_size * len, d_model])
+        .matmul(weights)
+        .reshape([batch_size, len, vocab_size])
+}
+
+/// A tied output projection laid out once per batch: the `[vocab_size, d_model]` embedding
+/// transposed and materialised, so that no decoding step copies the embedding matrix (the
+/// reshape is a no-op view on some backends).
+///
+/// # Shapes
+/// - `embedding`: `[vocab_size, d_model]` → `[d_model, vocab_size]`
+pub fn tied_projection<B: Backend>(embedding: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [vocab_size, d_model] = embedding.dims();
+    embedding.transpose().reshape([d_model, vocab_size])
+}

@@ -229,7 +229,7 @@ impl<B: Backend> Seq2Seq<B> {
     pub fn encode(&self, source: Tensor<B, 2, Int>, pad_mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
         match self {
             Self::Transformer(model) => model.encode(source, pad_mask),
-            Self::Rnn(model) => model.encode_memory(source, pad_mask).states,
+            Self::Rnn(model) => model.encode(source, pad_mask).states,
         }
     }
 
@@ -273,14 +273,8 @@ impl<B: Backend> Seq2Seq<B> {
     pub fn forward(&self, batch: &Seq2SeqBatch<B>) -> Tensor<B, 3> {
         match self {
             Self::Transformer(model) => model.forward(batch),
-            Self::Rnn(_) => {
-                let h = self.decode_states(batch);
-                let [batch_size, tgt_len, d_model] = h.dims();
-                let projection = self.output_projection();
-                let vocab_size = projection.dims()[1];
-                h.reshape([batch_size * tgt_len, d_model])
-                    .matmul(projection)
-                    .reshape([batch_size, tgt_len, vocab_size])
+            Self::Rnn(model) => {
+                crate::linear::matmul_flat(self.decode_states(batch), model.output_projection())
             }
         }
     }

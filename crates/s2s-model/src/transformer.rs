@@ -12,6 +12,7 @@ use crate::config::{ModelConfig, VocabSizes};
 use crate::decoder::{TransformerDecoder, TransformerDecoderConfig};
 use crate::embedding::{TokenEmbedding, TokenEmbeddingConfig};
 use crate::encoder::{TransformerEncoder, TransformerEncoderConfig};
+use crate::linear::{matmul_flat, tied_projection};
 
 impl ModelConfig {
     /// Builds the Transformer with an encoder trained from scratch (the caller validated
@@ -234,28 +235,15 @@ impl<B: Backend> TransformerSeq2Seq<B> {
     pub fn project(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.output {
             Some(linear) => crate::linear::forward_flat(linear, h),
-            None => {
-                let [batch_size, tgt_len, d_model] = h.dims();
-                // [V, D] -> [D, V]
-                let weights = self.target_embedding.token_weights().transpose();
-                let vocab_size = weights.dims()[1];
-                h.reshape([batch_size * tgt_len, d_model])
-                    .matmul(weights)
-                    .reshape([batch_size, tgt_len, vocab_size])
-            }
+            // [V, D] -> [D, V]
+            None => matmul_flat(h, self.target_embedding.token_weights().transpose()),
         }
     }
 
     /// [`Self::project`] with the tied projection `memory` laid out once per batch.
     fn project_with(&self, h: Tensor<B, 3>, memory: &EncoderMemory<B>) -> Tensor<B, 3> {
         match &memory.projection {
-            Some(weights) => {
-                let [batch_size, len, d_model] = h.dims();
-                let vocab_size = weights.dims()[1];
-                h.reshape([batch_size * len, d_model])
-                    .matmul(weights.clone())
-                    .reshape([batch_size, len, vocab_size])
-            }
+            Some(weights) => matmul_flat(h, weights.clone()),
             None => self.project(h),
         }
     }
@@ -284,12 +272,10 @@ impl<B: Backend> TransformerSeq2Seq<B> {
         pad_mask: Tensor<B, 2, Bool>,
     ) -> EncoderMemory<B> {
         let memory = self.encode(source, pad_mask.clone());
-        let projection = self.output.is_none().then(|| {
-            let weights = self.target_embedding.token_weights();
-            let [vocab_size, d_model] = weights.dims();
-            // The reshape materialises the transposed layout (a no-op view on some backends).
-            weights.transpose().reshape([d_model, vocab_size])
-        });
+        let projection = self
+            .output
+            .is_none()
+            .then(|| tied_projection(self.target_embedding.token_weights()));
         EncoderMemory {
             key_values: self.decoder.project_memory(memory),
             pad_mask,

@@ -20,11 +20,9 @@ pub struct RnnDecoderConfig {
     pub d_embedding: usize,
     /// Hidden size of every layer and of the attentional state `h̃_t`.
     pub d_hidden: usize,
-    /// Width of an encoder state.
+    /// Width of an encoder state, which is also the width of its final state per layer; a
+    /// bridge maps the final states to `d_hidden` when the two differ.
     pub d_memory: usize,
-    /// Width of the encoder's final state per layer (`d_memory` for a one-layer encoder); a
-    /// bridge maps it to `d_hidden` when the two differ.
-    pub d_encoder_final: usize,
     /// Stacked layers.
     pub n_layers: usize,
     /// Dropout between layers and on `h̃_t`.
@@ -52,10 +50,9 @@ impl RnnDecoderConfig {
                 RecurrentCellConfig::new(self.kind, d_input, self.d_hidden).init(device)
             })
             .collect();
-        let bridge = (self.d_encoder_final != self.d_hidden).then(|| Bridge {
-            hidden: linear(self.d_encoder_final, self.d_hidden, true),
-            cell: (self.kind == CellKind::Lstm)
-                .then(|| linear(self.d_encoder_final, self.d_hidden, true)),
+        let bridge = (self.d_memory != self.d_hidden).then(|| Bridge {
+            hidden: linear(self.d_memory, self.d_hidden, true),
+            cell: (self.kind == CellKind::Lstm).then(|| linear(self.d_memory, self.d_hidden, true)),
         });
         RnnDecoder {
             layers,
@@ -118,6 +115,9 @@ pub struct RnnMemory<B: Backend> {
     pub pad_mask: Tensor<B, 2, Bool>,
     /// The decoder's initial state per layer, `[batch_size, d_hidden]`.
     pub initial: Vec<CellState<B>>,
+    /// `[d_hidden, G·d_hidden]`: the input-feeding rows of the first layer's input matrix
+    /// ([`RnnDecoder::feed_weight`]), sliced once per batch rather than per step.
+    pub feed_weight: Tensor<B, 2>,
     /// `[d_hidden, vocab_size]`: the tied output projection laid out once per batch; `None`
     /// when untied.
     pub projection: Option<Tensor<B, 2>>,
@@ -143,6 +143,7 @@ impl<B: Backend> RnnMemory<B> {
                 .iter()
                 .map(|s| s.select(rows.clone()))
                 .collect(),
+            feed_weight: self.feed_weight.clone(),
             projection: self.projection.clone(),
         }
     }
@@ -173,7 +174,7 @@ impl<B: Backend> RnnDecoder<B> {
     /// bridge when the widths differ).
     ///
     /// # Shapes
-    /// - `finals`: per layer `[batch_size, d_encoder_final]` → per layer `[batch_size, d_hidden]`
+    /// - `finals`: per layer `[batch_size, d_memory]` → per layer `[batch_size, d_hidden]`
     pub fn initial_state(&self, finals: Vec<CellState<B>>) -> Vec<CellState<B>> {
         let Some(bridge) = &self.bridge else {
             return finals;
@@ -222,8 +223,8 @@ impl<B: Backend> RnnDecoder<B> {
         projected.reshape([batch_size, len, gates])
     }
 
-    /// The input-feeding rows of the first layer's input matrix, `[d_hidden, G·d_hidden]`: sliced
-    /// once per sequence, not per step.
+    /// The input-feeding rows of the first layer's input matrix, `[d_hidden, G·d_hidden]` (what
+    /// [`RnnMemory::feed_weight`] holds).
     pub fn feed_weight(&self) -> Tensor<B, 2> {
         let weight = self.layers[0].input.weight.val();
         let [rows, gates] = weight.dims();
@@ -235,16 +236,14 @@ impl<B: Backend> RnnDecoder<B> {
     ///
     /// # Shapes
     /// - `embedded_gates`: `[batch_size, G·d_hidden]` (a row of [`Self::project_embedded`])
-    /// - `feed_weight`: [`Self::feed_weight`]
     /// - output: `h̃_t` `[batch_size, d_hidden]`, weights `[batch_size, src_len]`
     pub fn step(
         &self,
         embedded_gates: Tensor<B, 2>,
-        feed_weight: &Tensor<B, 2>,
         memory: &RnnMemory<B>,
         state: &mut RnnState<B>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let input_gates = embedded_gates + state.feed.clone().matmul(feed_weight.clone());
+        let input_gates = embedded_gates + state.feed.clone().matmul(memory.feed_weight.clone());
         let n_layers = self.layers.len();
         let mut x = None;
         for (index, (layer, slot)) in self.layers.iter().zip(&mut state.layers).enumerate() {

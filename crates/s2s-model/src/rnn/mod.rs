@@ -19,6 +19,7 @@ pub use decoder::{Bridge, RnnDecoder, RnnDecoderConfig, RnnMemory, RnnState};
 pub use encoder::{RnnEncoder, RnnEncoderConfig, RnnEncoderOutput};
 
 use crate::config::{ModelConfig, VocabSizes};
+use crate::linear::tied_projection;
 
 impl ModelConfig {
     /// Builds the RNN family's model (the caller validated `self`).
@@ -56,7 +57,6 @@ impl ModelConfig {
             rnn.attention,
             rnn.embedding_size,
             rnn.hidden_size,
-            d_memory,
             d_memory,
             rnn.n_layers,
         )
@@ -101,7 +101,22 @@ pub struct RnnSeq2Seq<B: Backend> {
 }
 
 impl<B: Backend> RnnSeq2Seq<B> {
-    /// Encodes the source, projects the attention keys once and bridges the final states.
+    /// The encoder's states and final states.
+    ///
+    /// # Shapes
+    /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
+    pub fn encode(
+        &self,
+        source: Tensor<B, 2, Int>,
+        pad_mask: Tensor<B, 2, Bool>,
+    ) -> RnnEncoderOutput<B> {
+        let embedded = self.dropout.forward(self.source_embedding.forward(source));
+        self.encoder.forward(embedded, pad_mask)
+    }
+
+    /// Encodes the source, projects the attention keys once and bridges the final states; the
+    /// weights every step reads (the input-feeding rows, a tied projection) are laid out here,
+    /// once per batch.
     ///
     /// # Shapes
     /// - `source`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
@@ -110,18 +125,17 @@ impl<B: Backend> RnnSeq2Seq<B> {
         source: Tensor<B, 2, Int>,
         pad_mask: Tensor<B, 2, Bool>,
     ) -> RnnMemory<B> {
-        let embedded = self.dropout.forward(self.source_embedding.forward(source));
-        let encoded = self.encoder.forward(embedded, pad_mask.clone());
-        let projection = self.output.is_none().then(|| {
-            let weights = self.target_embedding.weight.val();
-            let [vocab_size, d_model] = weights.dims();
-            weights.transpose().reshape([d_model, vocab_size])
-        });
+        let encoded = self.encode(source, pad_mask.clone());
+        let projection = self
+            .output
+            .is_none()
+            .then(|| tied_projection(self.target_embedding.weight.val()));
         RnnMemory {
             keys: self.decoder.attention.project_keys(encoded.states.clone()),
             states: encoded.states,
             pad_mask,
             initial: self.decoder.initial_state(encoded.finals),
+            feed_weight: self.decoder.feed_weight(),
             projection,
         }
     }
@@ -144,7 +158,6 @@ impl<B: Backend> RnnSeq2Seq<B> {
         let projected = self.decoder.project_embedded(embedded);
         let gates = projected.dims()[2];
         let mut state = self.decoder.init_state(memory);
-        let feed_weight = self.decoder.feed_weight();
         let mut outputs = Vec::with_capacity(tgt_len);
         let mut weights = Vec::with_capacity(tgt_len);
         for t in 0..tgt_len {
@@ -152,7 +165,7 @@ impl<B: Backend> RnnSeq2Seq<B> {
                 .clone()
                 .slice([0..batch_size, t..t + 1, 0..gates])
                 .reshape([batch_size, gates]);
-            let (h, alpha) = self.decoder.step(row, &feed_weight, memory, &mut state);
+            let (h, alpha) = self.decoder.step(row, memory, &mut state);
             outputs.push(h.unsqueeze_dim::<3>(1));
             weights.push(alpha.unsqueeze_dim::<3>(1));
         }
@@ -177,12 +190,9 @@ impl<B: Backend> RnnSeq2Seq<B> {
         );
         let projected = self.decoder.project_embedded(embedded);
         let gates = projected.dims()[2];
-        let (h, weights) = self.decoder.step(
-            projected.reshape([batch_size, gates]),
-            &self.decoder.feed_weight(),
-            memory,
-            state,
-        );
+        let (h, weights) = self
+            .decoder
+            .step(projected.reshape([batch_size, gates]), memory, state);
         let logits = match &memory.projection {
             Some(projection) => h.matmul(projection.clone()),
             None => h.matmul(self.output_projection()),
