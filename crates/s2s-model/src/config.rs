@@ -281,17 +281,7 @@ impl ModelConfig {
             self.encoder.validate("encoder")?;
         }
         self.decoder.validate("decoder")?;
-        for (name, p) in [
-            ("dropout", self.dropout),
-            ("attention_dropout", self.attention_dropout),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(invalid(format!("model.{name} must be in [0, 1), got {p}")));
-            }
-        }
-        if self.max_positions == 0 {
-            return Err(invalid("model.max_positions must be greater than 0"));
-        }
+        self.validate_shared()?;
         if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(invalid("model.layer_norm_eps must be greater than 0"));
         }
@@ -317,6 +307,22 @@ impl ModelConfig {
                 return Err(invalid("model.adapter.d_hidden must be greater than 0"));
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The keys both families read: dropout probabilities and the position limit.
+    fn validate_shared(&self) -> Result<(), ConfigError> {
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("attention_dropout", self.attention_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(invalid(format!("model.{name} must be in [0, 1), got {p}")));
+            }
+        }
+        if self.max_positions == 0 {
+            return Err(invalid("model.max_positions must be greater than 0"));
         }
         Ok(())
     }
@@ -361,15 +367,7 @@ impl ModelConfig {
         if rnn.n_layers == 0 {
             return Err(invalid("model.rnn.n_layers must be at least 1"));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(invalid(format!(
-                "model.dropout must be in [0, 1), got {}",
-                self.dropout
-            )));
-        }
-        if self.max_positions == 0 {
-            return Err(invalid("model.max_positions must be greater than 0"));
-        }
+        self.validate_shared()?;
         if self.tie_output_embedding && rnn.embedding_size != rnn.hidden_size {
             return Err(invalid(format!(
                 "tie_output_embedding needs model.rnn.embedding_size ({}) == \

@@ -190,6 +190,21 @@ impl<B: Backend> RecurrentCell<B> {
         pad_mask: Tensor<B, 2, Bool>,
         reverse: bool,
     ) -> (Tensor<B, 3>, CellState<B>) {
+        let steps = step_masks(pad_mask, self.d_hidden);
+        self.run_masked(x, &steps, reverse)
+    }
+
+    /// [`Self::run`] with the padding mask already split by [`step_masks`], so that the layers
+    /// and directions of a stack share one split.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch_size, len, d_input]`; `steps`: `len` masks `[batch_size, d_hidden]`
+    pub fn run_masked(
+        &self,
+        x: Tensor<B, 3>,
+        steps: &[Tensor<B, 2, Bool>],
+        reverse: bool,
+    ) -> (Tensor<B, 3>, CellState<B>) {
         let [batch_size, len, _] = x.dims();
         let device = x.device();
         let projected = self.project_input(x);
@@ -206,10 +221,7 @@ impl<B: Backend> RecurrentCell<B> {
                 .clone()
                 .slice([0..batch_size, t..t + 1, 0..gates])
                 .reshape([batch_size, gates]);
-            let pad = pad_mask
-                .clone()
-                .slice([0..batch_size, t..t + 1])
-                .expand([batch_size, self.d_hidden]);
+            let pad = steps[t].clone();
             let new = self.step_projected(input, state.clone());
             outputs[t] = Some(
                 new.hidden
@@ -222,4 +234,24 @@ impl<B: Backend> RecurrentCell<B> {
         let outputs = outputs.into_iter().flatten().collect::<Vec<_>>();
         (Tensor::cat(outputs, 1), state)
     }
+}
+
+/// The padding mask split by position and widened to the hidden state: what
+/// [`RecurrentCell::run_masked`] reads at each step.
+///
+/// # Shapes
+/// - `pad_mask`: `[batch_size, len]` (`true` = pad) → `len` masks `[batch_size, d_hidden]`
+pub fn step_masks<B: Backend>(
+    pad_mask: Tensor<B, 2, Bool>,
+    d_hidden: usize,
+) -> Vec<Tensor<B, 2, Bool>> {
+    let [batch_size, len] = pad_mask.dims();
+    (0..len)
+        .map(|t| {
+            pad_mask
+                .clone()
+                .slice([0..batch_size, t..t + 1])
+                .expand([batch_size, d_hidden])
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 
-use super::cell::{CellState, RecurrentCell, RecurrentCellConfig};
+use super::cell::{step_masks, CellState, RecurrentCell, RecurrentCellConfig};
 use crate::config::CellKind;
 
 /// Configuration of [`RnnEncoder`].
@@ -86,13 +86,16 @@ impl<B: Backend> RnnEncoder<B> {
     /// - `x`: `[batch_size, src_len, d_input]`, `pad_mask`: `[batch_size, src_len]` (`true` = pad)
     pub fn forward(&self, x: Tensor<B, 3>, pad_mask: Tensor<B, 2, Bool>) -> RnnEncoderOutput<B> {
         let n_layers = self.forward.len();
+        let d_hidden = self.forward.first().map_or(0, RecurrentCell::d_hidden);
+        // Split once for every layer and direction.
+        let steps = step_masks(pad_mask, d_hidden);
         let mut x = x;
         let mut finals = Vec::with_capacity(n_layers);
         for index in 0..n_layers {
-            let (out, last) = self.forward[index].run(x.clone(), pad_mask.clone(), false);
+            let (out, last) = self.forward[index].run_masked(x.clone(), &steps, false);
             let (out, last) = match self.backward.get(index) {
                 Some(backward) => {
-                    let (back, back_last) = backward.run(x, pad_mask.clone(), true);
+                    let (back, back_last) = backward.run_masked(x, &steps, true);
                     let last = CellState {
                         hidden: Tensor::cat(vec![last.hidden, back_last.hidden], 1),
                         cell: match (last.cell, back_last.cell) {
