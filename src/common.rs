@@ -163,23 +163,18 @@ impl InferTask for TranslateTask<'_> {
             &mut |n| bar.inc(n as u64),
         )?;
         bar.finish_and_clear();
-        let mut maps = vec![None; self.sentences.len()];
-        if self.attention {
-            let mut lines = Vec::new();
-            let mut pairs = Vec::new();
-            for (line, (sentence, hyps)) in self.sentences.iter().zip(&translations).enumerate() {
-                if let Some(best) = hyps.first() {
-                    let max_len = self.config.data.max_source_len;
-                    let source = s2s_infer::source_ids(&tokenizers.source, sentence, max_len)?;
-                    pairs.push((source, best.ids.clone(), best.finished));
-                    lines.push(line);
-                }
-            }
-            let computed = s2s_infer::attention_maps(&model, &tokenizers, &pairs, &device)?;
-            for (line, map) in lines.into_iter().zip(computed) {
-                maps[line] = Some(map);
-            }
-        }
+        let maps = if self.attention {
+            s2s_infer::attention_maps(
+                &model,
+                &tokenizers,
+                self.sentences,
+                &translations,
+                self.config.data.max_source_len,
+                &device,
+            )?
+        } else {
+            vec![None; self.sentences.len()]
+        };
         Ok((translations, maps))
     }
 }

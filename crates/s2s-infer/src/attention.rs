@@ -12,7 +12,7 @@ use s2s_model::special;
 use s2s_model::Seq2Seq;
 use serde::Serialize;
 
-use crate::InferError;
+use crate::{source_ids, InferError, Translation};
 
 /// The cross-attention of one translation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -50,75 +50,93 @@ fn source_label(tokenizer: &SourceTokenizer, id: u32) -> String {
     }
 }
 
-/// The attention map of each `(source, output)` pair: `source` the model input ids (as
-/// [`crate::source_ids`] makes them), `output` the generated ids without `<s>`/`</s>` and
-/// whether the hypothesis ended with `</s>`.
+/// The attention map of each line's best translation, line for line with `translations` (as
+/// [`crate::translate()`] returns them): `None` for a line without one (a blank line). Each
+/// source is read as [`crate::source_ids`] reads it for translation.
 ///
 /// # Errors
-/// [`InferError::Config`] when an output is longer than the model's target positions.
+/// [`InferError::Data`] when the source tokenizer fails; [`InferError::Config`] when a
+/// translation is longer than the model's target positions.
 pub fn attention_maps<B: Backend>(
     model: &Seq2Seq<B>,
     tokenizers: &TokenizerPair,
-    pairs: &[(Vec<u32>, Vec<u32>, bool)],
+    sentences: &[String],
+    translations: &[Vec<Translation>],
+    max_source_len: usize,
     device: &B::Device,
-) -> Result<Vec<AttentionMap>, InferError> {
-    pairs
+) -> Result<Vec<Option<AttentionMap>>, InferError> {
+    sentences
         .iter()
-        .map(|(source, output, finished)| {
-            let mut produced = output.clone();
-            if *finished {
-                produced.push(special::EOS);
-            }
-            // Row t of the weights belongs to the token after input position t.
-            let mut input = vec![special::BOS];
-            input.extend(&produced[..produced.len().saturating_sub(1)]);
-            if input.len() > model.max_target_positions() {
-                return Err(InferError::Config(format!(
-                    "a translation of {} tokens is longer than the model's {} target positions",
-                    input.len(),
-                    model.max_target_positions()
-                )));
-            }
-            let ids = |ids: &[u32]| {
-                let ints: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
-                Tensor::<B, 2, Int>::from_data(TensorData::new(ints, [1, ids.len()]), device)
-            };
-            let source_tensor = ids(source);
-            let pad = source_tensor.clone().equal_elem(i64::from(special::PAD));
-            let weights = model.cross_attention(source_tensor, pad, ids(&input));
-            let layers = weights
-                .into_iter()
-                .map(|layer| {
-                    let [_, heads, rows, cols] = layer.dims();
-                    let values = layer.into_data().convert::<f32>().to_vec::<f32>();
-                    let values = values.unwrap_or_default();
-                    (0..heads)
-                        .map(|h| {
-                            (0..rows)
-                                .map(|r| {
-                                    let start = (h * rows + r) * cols;
-                                    values[start..start + cols].to_vec()
-                                })
-                                .collect()
-                        })
-                        .collect::<Vec<Vec<Vec<f32>>>>()
+        .zip(translations)
+        .map(|(sentence, hyps)| {
+            hyps.first()
+                .map(|best| {
+                    let source = source_ids(&tokenizers.source, sentence, max_source_len)?;
+                    attention_map(model, tokenizers, &source, best, device)
                 })
-                .collect::<Vec<_>>();
-            let average = average(&layers);
-            Ok(AttentionMap {
-                source_tokens: source
-                    .iter()
-                    .map(|&id| source_label(&tokenizers.source, id))
-                    .collect(),
-                target_tokens: produced
-                    .iter()
-                    .map(|&id| target_label(&tokenizers.target, id))
-                    .collect(),
-                layers,
-                average,
-            })
+                .transpose()
         })
         .collect()
+}
+
+/// The attention map of `translation` of the model input `source`.
+fn attention_map<B: Backend>(
+    model: &Seq2Seq<B>,
+    tokenizers: &TokenizerPair,
+    source: &[u32],
+    translation: &Translation,
+    device: &B::Device,
+) -> Result<AttentionMap, InferError> {
+    let mut produced = translation.ids.clone();
+    if translation.finished {
+        produced.push(special::EOS);
+    }
+    // Row t of the weights belongs to the token after input position t.
+    let mut input = vec![special::BOS];
+    input.extend(&produced[..produced.len().saturating_sub(1)]);
+    if input.len() > model.max_target_positions() {
+        return Err(InferError::Config(format!(
+            "a translation of {} tokens is longer than the model's {} target positions",
+            input.len(),
+            model.max_target_positions()
+        )));
+    }
+    let ids = |ids: &[u32]| {
+        let ints: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ints, [1, ids.len()]), device)
+    };
+    let source_tensor = ids(source);
+    let pad = source_tensor.clone().equal_elem(i64::from(special::PAD));
+    let layers = model
+        .cross_attention(source_tensor, pad, ids(&input))
+        .into_iter()
+        .map(|layer| {
+            let [_, heads, rows, cols] = layer.dims();
+            let values: Vec<f32> = layer.into_data().iter::<f32>().collect();
+            (0..heads)
+                .map(|h| {
+                    (0..rows)
+                        .map(|r| {
+                            let start = (h * rows + r) * cols;
+                            values[start..start + cols].to_vec()
+                        })
+                        .collect()
+                })
+                .collect::<Vec<Vec<Vec<f32>>>>()
+        })
+        .collect::<Vec<_>>();
+    Ok(AttentionMap {
+        source_tokens: source
+            .iter()
+            .map(|&id| source_label(&tokenizers.source, id))
+            .collect(),
+        target_tokens: produced
+            .iter()
+            .map(|&id| target_label(&tokenizers.target, id))
+            .collect(),
+        average: average(&layers),
+        layers,
+    })
 }
 
 /// The mean over layers and heads, `[target][source]`.
