@@ -50,6 +50,11 @@ fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> a
         let line = match metric {
             Metric::Bleu => scores.bleu.score().format_with_signature(),
             Metric::Chrf => scores.chrf.score().format_with_signature(),
+            // With the Porter stemmer, as HF's run_summarization.py and most summarization
+            // papers report ROUGE.
+            Metric::Rouge => {
+                s2s_eval::corpus_rouge(hypotheses, references, true)?.format_with_signature()
+            }
         };
         writeln!(stdout, "{line}").context("cannot write to standard output")?;
     }

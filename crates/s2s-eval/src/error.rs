@@ -14,7 +14,7 @@ pub enum EvalError {
         /// Number of reference lines.
         references: usize,
     },
-    /// A metric name that is neither `bleu` nor `chrf`.
+    /// A metric name that is not one of [`crate::Metric::NAMES`].
     #[error("unknown metric \"{name}\"; valid metrics are: {}", valid.join(", "))]
     UnknownMetric {
         /// The name as given.

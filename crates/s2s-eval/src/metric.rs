@@ -1,4 +1,4 @@
-//! Metric names as they appear on the command line (`--metrics bleu,chrf`).
+//! Metric names as they appear on the command line (`--metrics bleu,chrf,rouge`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,20 +12,23 @@ pub enum Metric {
     Bleu,
     /// Corpus chrF2, see [`crate::chrf`].
     Chrf,
+    /// ROUGE-1/2/L/Lsum, means of per-segment scores, see [`crate::rouge`].
+    Rouge,
 }
 
 impl Metric {
     /// Every metric, in the order they are usually reported.
-    pub const ALL: [Metric; 2] = [Metric::Bleu, Metric::Chrf];
+    pub const ALL: [Metric; 3] = [Metric::Bleu, Metric::Chrf, Metric::Rouge];
 
     /// Names accepted by [`Metric::from_str`] (matched case-insensitively).
-    pub const NAMES: &'static [&'static str] = &["bleu", "chrf"];
+    pub const NAMES: &'static [&'static str] = &["bleu", "chrf", "rouge"];
 
     /// The lower-case name, as accepted by [`Metric::from_str`].
     pub fn name(self) -> &'static str {
         match self {
             Metric::Bleu => "bleu",
             Metric::Chrf => "chrf",
+            Metric::Rouge => "rouge",
         }
     }
 }
@@ -39,7 +42,7 @@ impl fmt::Display for Metric {
 impl FromStr for Metric {
     type Err = EvalError;
 
-    /// Parses `bleu` or `chrf`, ignoring case and surrounding spaces (so that
+    /// Parses `bleu`, `chrf` or `rouge`, ignoring case and surrounding spaces (so that
     /// `"bleu, chrf".split(',')` works).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim();
@@ -63,7 +66,11 @@ mod tests {
         assert_eq!("BLEU".parse::<Metric>().unwrap(), Metric::Bleu);
         assert_eq!("ChrF".parse::<Metric>().unwrap(), Metric::Chrf);
         assert_eq!(" chrf ".parse::<Metric>().unwrap(), Metric::Chrf);
-        let parsed: Vec<Metric> = "bleu,chrf".split(',').map(|s| s.parse().unwrap()).collect();
+        assert_eq!("Rouge".parse::<Metric>().unwrap(), Metric::Rouge);
+        let parsed: Vec<Metric> = "bleu,chrf,rouge"
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert_eq!(parsed, Metric::ALL);
         for metric in Metric::ALL {
             assert_eq!(metric.to_string().parse::<Metric>().unwrap(), metric);
@@ -75,9 +82,10 @@ mod tests {
         let err = "ter".parse::<Metric>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown metric \"ter\"; valid metrics are: bleu, chrf"
+            "unknown metric \"ter\"; valid metrics are: bleu, chrf, rouge"
         );
         assert!("".parse::<Metric>().is_err());
         assert!("chrf++".parse::<Metric>().is_err());
+        assert!("rougeL".parse::<Metric>().is_err());
     }
 }
