@@ -25,6 +25,59 @@ pub enum LengthPolicy {
     Truncate,
 }
 
+/// The [`LengthPolicy`] of each side. Written as one policy for both sides (`"truncate"`) or
+/// as a table (`{ source = "truncate", target = "filter" }`, a missing side is `filter`), so
+/// that long sources (documents to summarize) can be cut while over-long targets are dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SidePoliciesRepr")]
+pub struct SidePolicies {
+    /// Applied to sources longer than `max_source_len`.
+    pub source: LengthPolicy,
+    /// Applied to targets longer than `max_target_len`.
+    pub target: LengthPolicy,
+}
+
+impl SidePolicies {
+    /// The same policy on both sides.
+    pub fn both(policy: LengthPolicy) -> Self {
+        Self {
+            source: policy,
+            target: policy,
+        }
+    }
+}
+
+impl From<LengthPolicy> for SidePolicies {
+    fn from(policy: LengthPolicy) -> Self {
+        Self::both(policy)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"filter\", \"truncate\", or a table { source = \"filter\" | \"truncate\", \
+                 target = \"filter\" | \"truncate\" }"
+)]
+enum SidePoliciesRepr {
+    Both(LengthPolicy),
+    Sides {
+        #[serde(default)]
+        source: LengthPolicy,
+        #[serde(default)]
+        target: LengthPolicy,
+    },
+}
+
+impl From<SidePoliciesRepr> for SidePolicies {
+    fn from(repr: SidePoliciesRepr) -> Self {
+        match repr {
+            SidePoliciesRepr::Both(policy) => Self::both(policy),
+            SidePoliciesRepr::Sides { source, target } => Self { source, target },
+        }
+    }
+}
+
 /// Maximum sequence lengths, counting the specials: a source gets `</s>` appended (or
 /// `[CLS]`/`[SEP]` around it with a BERT encoder), a target `<s>` and `</s>`. So a BPE source of
 /// `max_source_len - 1` tokens and a target of `max_target_len - 2` tokens fit.
@@ -33,9 +86,9 @@ pub enum LengthPolicy {
 pub struct LengthLimits {
     pub max_source_len: usize,
     pub max_target_len: usize,
-    /// Default: `filter`.
+    /// What happens to a side over its limit. Default: `filter` on both sides.
     #[serde(default)]
-    pub policy: LengthPolicy,
+    pub policy: SidePolicies,
 }
 
 impl LengthLimits {
@@ -70,7 +123,8 @@ pub struct LengthStats {
     pub kept: usize,
     /// Pairs with a side that tokenised to nothing (dropped under either policy).
     pub empty: usize,
-    /// Pairs longer than the limits: dropped under `filter`, cut under `truncate`.
+    /// Pairs with a side longer than its limit: dropped when that side's policy is `filter`,
+    /// cut otherwise.
     pub too_long: usize,
     /// Longest source seen before any cut, specials included.
     pub longest_source: usize,
@@ -109,16 +163,20 @@ pub fn tokenize_pairs(
         }
         stats.longest_source = stats.longest_source.max(source.len() + specials);
         stats.longest_target = stats.longest_target.max(target.len() + 2);
-        let source_budget = limits.source_budget(specials);
-        if source.len() > source_budget || target.len() > limits.target_budget() {
+        let (source_budget, target_budget) =
+            (limits.source_budget(specials), limits.target_budget());
+        let source_long = source.len() > source_budget;
+        let target_long = target.len() > target_budget;
+        if source_long || target_long {
             stats.too_long += 1;
-            match limits.policy {
-                LengthPolicy::Filter => continue,
-                LengthPolicy::Truncate => {
-                    source.truncate(source_budget);
-                    target.truncate(limits.target_budget());
-                }
+            let filter = |long: bool, policy: LengthPolicy| long && policy == LengthPolicy::Filter;
+            if filter(source_long, limits.policy.source)
+                || filter(target_long, limits.policy.target)
+            {
+                continue;
             }
+            source.truncate(source_budget);
+            target.truncate(target_budget);
         }
         out.push(TokenizedPair {
             source: tokenizers.source.wrap(&source),
@@ -132,7 +190,8 @@ pub fn tokenize_pairs(
         kept = stats.kept,
         empty = stats.empty,
         too_long = stats.too_long,
-        policy = ?limits.policy,
+        source_policy = ?limits.policy.source,
+        target_policy = ?limits.policy.target,
         max_source_len = limits.max_source_len,
         max_target_len = limits.max_target_len,
         "tokenized sentence pairs"
@@ -219,7 +278,7 @@ mod tests {
         let mut limits = LengthLimits {
             max_source_len: 3,
             max_target_len: 5,
-            policy: LengthPolicy::Filter,
+            policy: SidePolicies::default(),
         };
         let (kept, stats) = tokenize_pairs(&pairs, &tok, &limits).unwrap();
         assert_eq!(
@@ -243,7 +302,7 @@ mod tests {
             tok.target.encode("quatre cinq trois").unwrap()
         );
 
-        limits.policy = LengthPolicy::Truncate;
+        limits.policy = LengthPolicy::Truncate.into();
         let (kept, stats) = tokenize_pairs(&pairs, &tok, &limits).unwrap();
         assert_eq!((stats.kept, stats.empty, stats.too_long), (4, 1, 2));
         assert_eq!(
@@ -253,6 +312,18 @@ mod tests {
             vec![(2, 1), (3, 2), (2, 3), (3, 3)]
         );
         assert_eq!(kept[1].source, with_eos("one two"));
+
+        // Per side: the long source ("one two three") is cut, the long target (4 tokens) drops
+        // its pair.
+        limits.policy = SidePolicies {
+            source: LengthPolicy::Truncate,
+            target: LengthPolicy::Filter,
+        };
+        let (kept, stats) = tokenize_pairs(&pairs, &tok, &limits).unwrap();
+        assert_eq!((stats.kept, stats.too_long), (3, 2));
+        assert_eq!(stats.kept_indices, vec![0, 1, 4]);
+        assert_eq!(kept[1].source, with_eos("one two"));
+        assert_eq!(kept[1].target, tok.target.encode("un deux").unwrap());
     }
 
     #[test]
@@ -260,7 +331,7 @@ mod tests {
         let limits = LengthLimits {
             max_source_len: 1,
             max_target_len: 5,
-            policy: LengthPolicy::Filter,
+            policy: SidePolicies::default(),
         };
         assert!(matches!(
             tokenize_pairs(&[], &tokenizers(), &limits),
@@ -286,9 +357,30 @@ mod tests {
             r#"{"max_source_len": 8, "max_target_len": 9, "policy": "truncate"}"#,
         )
         .unwrap();
-        assert_eq!(limits.policy, LengthPolicy::Truncate);
+        assert_eq!(limits.policy, SidePolicies::both(LengthPolicy::Truncate));
         let limits: LengthLimits =
             serde_json::from_str(r#"{"max_source_len": 8, "max_target_len": 9}"#).unwrap();
-        assert_eq!(limits.policy, LengthPolicy::Filter);
+        assert_eq!(limits.policy, SidePolicies::both(LengthPolicy::Filter));
+        let limits: LengthLimits = serde_json::from_str(
+            r#"{"max_source_len": 8, "max_target_len": 9, "policy": {"source": "truncate"}}"#,
+        )
+        .unwrap();
+        let sides = SidePolicies {
+            source: LengthPolicy::Truncate,
+            target: LengthPolicy::Filter,
+        };
+        assert_eq!(limits.policy, sides);
+        // Written back as a table, read back unchanged.
+        let json = serde_json::to_string(&limits).unwrap();
+        assert_eq!(serde_json::from_str::<LengthLimits>(&json).unwrap(), limits);
+        let err = serde_json::from_str::<LengthLimits>(
+            r#"{"max_source_len": 8, "max_target_len": 9, "policy": "cut"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"filter\", \"truncate\", or a table"),
+            "{err}"
+        );
     }
 }

@@ -129,6 +129,25 @@ pub enum DataError {
         source: rusqlite::Error,
     },
 
+    /// A tool of apt (or the archive keyring) that preparing a Debian corpus needs is missing.
+    #[error(
+        "preparing debian-descriptions needs {what}; on a machine without apt, fetch the lists \
+         elsewhere (apt-get -o Acquire::Languages=en update) and pass their directory with \
+         --apt-lists, or set S2S_DATA_DIR to a directory that already holds the prepared data"
+    )]
+    AptMissing { what: String },
+
+    /// `apt-get update` (or `apt-helper`) ran but failed.
+    #[error("apt failed with {status}: {stderr_tail} (check the network or S2S_DEBIAN_MIRROR)")]
+    AptFailed { status: String, stderr_tail: String },
+
+    /// An apt lists directory without the index a corpus needs.
+    #[error(
+        "{dir} has no {missing}: it comes from `apt-get -o Acquire::Languages=en update` with a \
+         mirror of Debian bookworm main in the sources"
+    )]
+    AptLists { dir: PathBuf, missing: String },
+
     /// A JSON file (manifest) could not be parsed or serialised.
     #[error("could not parse or write the JSON in {path}")]
     Json {

@@ -26,10 +26,12 @@ pub use batcher::Seq2SeqBatcher;
 pub use bert_tokenizer::{BertEncoding, BertTokenizer};
 pub use bucket::{training_loader, EpochBatches, EpochLoader};
 pub use corpus::{
-    corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, Manifest, Split, KNOWN_CORPORA,
+    corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, prepare_debian_descriptions,
+    AptSource, CorpusSource, Manifest, Split, DEBIAN_DESCRIPTIONS, KNOWN_CORPORA,
 };
 pub use dataset::{
-    tokenize_pairs, LengthLimits, LengthPolicy, LengthStats, Seq2SeqDataset, TokenizedPair,
+    tokenize_pairs, LengthLimits, LengthPolicy, LengthStats, Seq2SeqDataset, SidePolicies,
+    TokenizedPair,
 };
 pub use error::DataError;
 pub use fsutil::{sha256_bytes, sha256_file, write_atomic};

