@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use s2s_data::tokenizer::MIN_VOCAB_SIZE;
-use s2s_data::{LengthLimits, LengthPolicy};
+use s2s_data::{LengthLimits, SidePolicies};
+use s2s_eval::Metric;
 use s2s_generate::{GenerationConfig, GenerationSettings};
 use s2s_model::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,13 @@ pub struct ExperimentConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// A named corpus prepared by `s2s data prepare` (`bible-en-fr`). Exclusive with `train`.
+    /// What the pairs are: `translation` or `summarization`. It only picks the defaults of
+    /// other keys ([`Task::defaults`]); every one of them can still be set. Default:
+    /// `translation`.
+    #[serde(default)]
+    pub task: Task,
+    /// A named corpus prepared by `s2s data prepare` (`bible-en-fr`, `debian-descriptions`).
+    /// Exclusive with `train`.
     #[serde(default)]
     pub corpus: Option<String>,
     /// Training pairs: a `.tsv` (source<TAB>target) or `.jsonl` file (`{"source", "target"}`).
@@ -60,15 +67,17 @@ pub struct DataConfig {
     /// Keep only the first N validation pairs. Default: all.
     #[serde(default)]
     pub max_valid_pairs: Option<usize>,
-    /// Longest source in tokens, including `</s>`. Default: 128.
+    /// Longest source in tokens, including `</s>`. Default: 128 (summarization: 512).
     #[serde(default = "default_max_len")]
     pub max_source_len: usize,
-    /// Longest target in tokens, including `<s>`/`</s>`. Default: 128.
+    /// Longest target in tokens, including `<s>`/`</s>`. Default: 128 (summarization: 64).
     #[serde(default = "default_max_len")]
     pub max_target_len: usize,
-    /// `filter` drops longer pairs, `truncate` cuts them. Default: `filter`.
+    /// `filter` drops pairs over a limit, `truncate` cuts them; one value for both sides or a
+    /// table per side (`{ source = "truncate", target = "filter" }`). Default: `filter`
+    /// (summarization: source `truncate`, target `filter`).
     #[serde(default)]
-    pub length_policy: LengthPolicy,
+    pub length_policy: SidePolicies,
     /// The tokenizer trained on the training pairs (`[data.tokenizer]`).
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
@@ -76,6 +85,82 @@ pub struct DataConfig {
 
 fn default_max_len() -> usize {
     128
+}
+
+/// The job a config's pairs stand for; it picks defaults, nothing else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Source and target are the same text in two languages: validation BLEU, 128-token
+    /// limits on both sides, pairs over a limit dropped.
+    #[default]
+    Translation,
+    /// The target is a short summary of a long source: validation ROUGE, long sources cut
+    /// rather than dropped, beam search that does not repeat trigrams.
+    Summarization,
+}
+
+impl Task {
+    /// The keys this task sets when the config leaves them out, as dotted TOML keys and
+    /// values (translation's are the struct defaults, so its list is empty). A `[generation]`
+    /// that sets `do_sample` keeps greedy/sampling: `num_beams` is then not filled in.
+    ///
+    /// Summarization, for inputs of a few hundred tokens and one-sentence summaries (like
+    /// Debian's synopses): `max_source_len = 512`, `max_target_len = 64`, `length_policy =
+    /// { source = "truncate", target = "filter" }`, `training.valid_metrics = ["rouge"]`,
+    /// `generation.num_beams = 4`, `no_repeat_ngram_size = 3` (Paulus et al., 2018, and
+    /// fairseq's/HF's BART summarization settings), `min_new_tokens = 1` (no empty summary);
+    /// `length_penalty` stays 1, as one-sentence targets need no push toward length (BART's
+    /// CNN/DM setting of 2.0 is for multi-sentence summaries).
+    pub fn defaults(self) -> Vec<(&'static str, toml::Value)> {
+        use toml::Value;
+        match self {
+            Task::Translation => Vec::new(),
+            Task::Summarization => {
+                let mut sides = toml::Table::new();
+                sides.insert("source".into(), "truncate".into());
+                sides.insert("target".into(), "filter".into());
+                vec![
+                    ("data.max_source_len", Value::Integer(512)),
+                    ("data.max_target_len", Value::Integer(64)),
+                    ("data.length_policy", Value::Table(sides)),
+                    ("training.valid_metrics", Value::Array(vec!["rouge".into()])),
+                    ("generation.num_beams", Value::Integer(4)),
+                    ("generation.no_repeat_ngram_size", Value::Integer(3)),
+                    ("generation.min_new_tokens", Value::Integer(1)),
+                ]
+            }
+        }
+    }
+
+    /// What `s2s eval` reports unless `--metrics` says otherwise: BLEU and chrF for
+    /// translation, ROUGE (1/2/L/Lsum) for summarization.
+    pub fn eval_metrics(self) -> Vec<Metric> {
+        match self {
+            Task::Translation => vec![Metric::Bleu, Metric::Chrf],
+            Task::Summarization => vec![Metric::Rouge],
+        }
+    }
+
+    /// Inserts [`Self::defaults`] into a parsed config where its keys are absent.
+    fn fill_defaults(self, config: &mut toml::Table) {
+        let sampling = config
+            .get("generation")
+            .and_then(|g| g.get("do_sample"))
+            .is_some();
+        for (key, value) in self.defaults() {
+            if sampling && key == "generation.num_beams" {
+                continue;
+            }
+            let (section, name) = key.split_once('.').unwrap_or(("", key));
+            let table = config
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(table) = table {
+                table.entry(name).or_insert(value);
+            }
+        }
+    }
 }
 
 impl DataConfig {
@@ -214,9 +299,35 @@ pub struct TrainingConfig {
     /// decoder and output use the schedule as is), e.g. 0.1 to fine-tune a pre-trained BERT
     /// gently. Default: 1.0.
     pub encoder_lr_scale: f64,
-    /// Validation pairs (the first N) translated with `[generation]` in every validation epoch;
-    /// their corpus BLEU is a metric next to the loss. 0 turns it off. Default: 200.
-    pub bleu_pairs: usize,
+    /// Validation pairs (the first N) decoded with `[generation]` in every validation epoch;
+    /// their `valid_metrics` are shown next to the loss. 0 turns it off. Default: 200.
+    /// (`bleu_pairs` is read as this key, its name before summarization.)
+    #[serde(alias = "bleu_pairs")]
+    pub metric_pairs: usize,
+    /// The corpus metrics of those decoded pairs shown during training (`bleu`, `chrf`,
+    /// `rouge`, see [`s2s_eval::Metric`]); the final report has all of them. Default: `["bleu"]`
+    /// (summarization: `["rouge"]`).
+    #[serde(with = "metric_names")]
+    pub valid_metrics: Vec<Metric>,
+}
+
+/// `valid_metrics` as a list of metric names.
+mod metric_names {
+    use s2s_eval::Metric;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(metrics: &[Metric], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(metrics.iter().map(|m| m.name()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Metric>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|name| name.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 impl Default for TrainingConfig {
@@ -239,7 +350,8 @@ impl Default for TrainingConfig {
             keep_checkpoints: 2,
             checkpoint_every_steps: 0,
             samples: 3,
-            bleu_pairs: 200,
+            metric_pairs: 200,
+            valid_metrics: vec![Metric::Bleu],
             freeze_encoder: false,
             unfreeze_encoder_after: None,
             encoder_lr_scale: 1.0,
@@ -259,8 +371,20 @@ impl ExperimentConfig {
     /// [`InferError::Config`] naming the key or value and its line.
     pub fn from_toml(text: &str) -> Result<Self, InferError> {
         let text = s2s_data::strip_bom(text);
-        toml::from_str(text)
-            .map_err(|e| invalid(e.message().trim_end().to_string() + &location(text, e.span())))
+        let parse_error = |e: toml::de::Error| {
+            invalid(e.message().trim_end().to_string() + &location(text, e.span()))
+        };
+        // Parsed as written first, so that every error names its line.
+        let config: Self = toml::from_str(text).map_err(parse_error)?;
+        let task = config.data.task;
+        if task.defaults().is_empty() {
+            return Ok(config);
+        }
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        task.fill_defaults(&mut table);
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.message().trim_end().to_string()))
     }
 
     /// The resolved config as TOML (every default written out).
@@ -281,7 +405,8 @@ impl ExperimentConfig {
         "training.keep_checkpoints",
         "training.checkpoint_every_steps",
         "training.samples",
-        "training.bleu_pairs",
+        "training.metric_pairs",
+        "training.valid_metrics",
         "training.backend",
         "training.threads",
         "generation",
@@ -480,6 +605,22 @@ impl ExperimentConfig {
                  the encoder fixed)",
             ));
         }
+        if t.metric_pairs > 0 && t.valid_metrics.is_empty() {
+            return Err(invalid(
+                "training.valid_metrics is empty; list a metric (bleu, chrf, rouge) or set \
+                 training.metric_pairs = 0 to turn validation decoding off",
+            ));
+        }
+        if let Some(twice) = t
+            .valid_metrics
+            .iter()
+            .enumerate()
+            .find_map(|(i, m)| t.valid_metrics[..i].contains(m).then_some(m))
+        {
+            return Err(invalid(format!(
+                "training.valid_metrics lists {twice} twice"
+            )));
+        }
         if t.keep_checkpoints == 0 {
             return Err(invalid("training.keep_checkpoints must be at least 1"));
         }
@@ -655,6 +796,85 @@ mod tests {
                 "{expected} not in {seen:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_task_fills_in_only_the_keys_left_out() {
+        let translation = ExperimentConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(translation.data.task, Task::Translation);
+        assert_eq!(translation.training.valid_metrics, vec![Metric::Bleu]);
+        let summarization = "[data]\ntask = \"summarization\"\ncorpus = \"debian-descriptions\"\n";
+        let c = ExperimentConfig::from_toml(summarization).unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.data.max_source_len, c.data.max_target_len), (512, 64));
+        assert_eq!(
+            c.data.length_policy,
+            SidePolicies {
+                source: s2s_data::LengthPolicy::Truncate,
+                target: s2s_data::LengthPolicy::Filter,
+            }
+        );
+        assert_eq!(c.training.valid_metrics, vec![Metric::Rouge]);
+        let g = &c.generation;
+        assert_eq!(
+            (
+                g.num_beams,
+                g.no_repeat_ngram_size,
+                g.min_new_tokens,
+                g.length_penalty
+            ),
+            (4, 3, 1, 1.0)
+        );
+        // The resolved form round-trips, task and all.
+        let again = ExperimentConfig::from_toml(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(again, c);
+
+        // A written key wins; sampling keeps its strategy (no num_beams filled in).
+        let c = ExperimentConfig::from_toml(&format!(
+            "{summarization}max_source_len = 200\nlength_policy = \"filter\"\n[training]\n\
+             valid_metrics = [\"rouge\", \"bleu\"]\n[generation]\ndo_sample = true\n"
+        ))
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.data.max_source_len, c.data.max_target_len), (200, 64));
+        assert_eq!(c.data.length_policy, SidePolicies::default());
+        assert_eq!(c.training.valid_metrics, vec![Metric::Rouge, Metric::Bleu]);
+        assert_eq!(c.generation.num_beams, 1);
+        assert!(c.generation.do_sample);
+
+        // Errors still name their line, and unknown tasks and metrics are refused by name.
+        let err = ExperimentConfig::from_toml("[data]\ntask = \"qa\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("translation") && err.to_string().contains("line 2"),
+            "{err}"
+        );
+        let err = ExperimentConfig::from_toml(&format!(
+            "{summarization}[training]\nvalid_metrics = [\"meteor\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown metric \"meteor\""),
+            "{err}"
+        );
+        let mut c = ExperimentConfig::from_toml(summarization).unwrap();
+        c.training.valid_metrics = vec![Metric::Rouge, Metric::Rouge];
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rouge twice"));
+        c.training.valid_metrics.clear();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("metric_pairs = 0"));
+        c.training.metric_pairs = 0;
+        c.validate().unwrap();
+        // bleu_pairs, the key's former name, still reads.
+        let c =
+            ExperimentConfig::from_toml(&format!("{MINIMAL}[training]\nbleu_pairs = 7\n")).unwrap();
+        assert_eq!(c.training.metric_pairs, 7);
     }
 
     #[test]

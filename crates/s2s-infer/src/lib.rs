@@ -20,7 +20,7 @@ pub mod translate;
 pub use attention::{attention_maps, AttentionMap};
 pub use backend::BackendKind;
 pub use config::{
-    resolve_generation, DataConfig, ExperimentConfig, TokenizerConfig, TrainingConfig,
+    resolve_generation, DataConfig, ExperimentConfig, Task, TokenizerConfig, TrainingConfig,
 };
 pub use model::{init_model, load_model_file, save_model, RunRecorder};
 pub use recorder::{without_panic, AtomicRecorder};

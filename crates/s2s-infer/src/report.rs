@@ -39,12 +39,25 @@ pub struct TrainReport {
     pub valid_perplexity: f64,
     /// Teacher-forced next-token accuracy on validation, in percent.
     pub valid_accuracy: f64,
-    /// Validation pairs translated for BLEU/chrF (`training.bleu_pairs`, at most all).
-    pub bleu_pairs: usize,
+    /// Validation pairs decoded for the metrics (`training.metric_pairs`, at most all).
+    #[serde(alias = "bleu_pairs")]
+    pub metric_pairs: usize,
     /// Corpus BLEU of the final model on those pairs, decoded with `[generation]`.
     pub valid_bleu: Option<f64>,
-    /// chrF2 of the same translations.
+    /// chrF2 of the same outputs.
     pub valid_chrf: Option<f64>,
+    /// ROUGE-1 F1 × 100 of the same outputs (mean of per-segment scores, Porter stemmer).
+    #[serde(default)]
+    pub valid_rouge1: Option<f64>,
+    /// ROUGE-2 F1 × 100.
+    #[serde(default)]
+    pub valid_rouge2: Option<f64>,
+    /// ROUGE-L F1 × 100.
+    #[serde(default)]
+    pub valid_rouge_l: Option<f64>,
+    /// ROUGE-Lsum F1 × 100.
+    #[serde(default)]
+    pub valid_rouge_lsum: Option<f64>,
     /// How they were decoded (e.g. `greedy`, `beam 4`).
     pub decoding: String,
     /// Wall time of the run (of its last process, when resumed), in seconds.
@@ -74,7 +87,18 @@ impl TrainReport {
         if let (Some(bleu), Some(chrf)) = (self.valid_bleu, self.valid_chrf) {
             s.push_str(&format!(
                 "| valid BLEU ({} pairs, {}) | {:.2} |\n| valid chrF2 | {:.2} |\n",
-                self.bleu_pairs, self.decoding, bleu, chrf
+                self.metric_pairs, self.decoding, bleu, chrf
+            ));
+        }
+        if let (Some(r1), Some(r2), Some(rl), Some(rlsum)) = (
+            self.valid_rouge1,
+            self.valid_rouge2,
+            self.valid_rouge_l,
+            self.valid_rouge_lsum,
+        ) {
+            s.push_str(&format!(
+                "| valid ROUGE-1 / 2 / L / Lsum F1 (stemmed) | {r1:.2} / {r2:.2} / {rl:.2} / \
+                 {rlsum:.2} |\n"
             ));
         }
         s.push_str(&format!("\n## Samples ({})\n", self.decoding));

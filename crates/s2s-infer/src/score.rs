@@ -1,25 +1,50 @@
-//! Scoring translations: corpus BLEU and chrF (sacrebleu-exact, `s2s_eval`) of detokenized
-//! hypotheses against raw references. `s2s eval`, the validation BLEU during training and the
-//! final report all score through [`Scores`].
+//! Scoring outputs: corpus BLEU and chrF (sacrebleu-exact) and ROUGE (rouge-score-exact, Porter
+//! stemmer) from `s2s_eval`, of detokenized hypotheses against raw references. `s2s eval`, the
+//! validation metrics during training and the final report all score through [`Scores`].
 
 use burn::prelude::*;
 use s2s_data::Seq2SeqTokenizer;
-use s2s_eval::{BleuStats, ChrfStats, EvalError};
+use s2s_eval::{BleuStats, ChrfStats, EvalError, RougeStats};
 use s2s_generate::{DecodeStrategy, GenerationConfig, IncrementalDecoder};
 
 use crate::InferError;
 
-/// Sufficient statistics of corpus BLEU and chrF over a set of segments; summed over batches
-/// (never averaged per batch), they give the corpus score of all of them.
-#[derive(Clone, Debug, Default)]
+/// Sufficient statistics of corpus BLEU, chrF and ROUGE over a set of segments; summed over
+/// batches (never averaged per batch), they give the corpus score of all of them.
+#[derive(Clone, Debug)]
 pub struct Scores {
     /// Corpus BLEU statistics (sacrebleu 13a tokenization).
     pub bleu: BleuStats,
     /// chrF2 statistics.
     pub chrf: ChrfStats,
+    /// ROUGE-1/2/L/Lsum sums of per-segment scores, with the Porter stemmer (as HF's
+    /// `run_summarization.py` and most summarization papers report it).
+    pub rouge: RougeStats,
+}
+
+impl Default for Scores {
+    fn default() -> Self {
+        Self {
+            bleu: BleuStats::default(),
+            chrf: ChrfStats::default(),
+            rouge: RougeStats::new(true),
+        }
+    }
 }
 
 impl Scores {
+    /// Adds one segment.
+    pub fn add(&mut self, hypothesis: &str, reference: &str) {
+        self.bleu.add(hypothesis, reference);
+        self.chrf.add(hypothesis, reference);
+        self.rouge.add(hypothesis, reference);
+    }
+
+    /// Segments added so far.
+    pub fn segments(&self) -> usize {
+        self.rouge.segments()
+    }
+
     /// Statistics of `hypotheses` against `references`, line by line.
     ///
     /// # Errors
@@ -33,8 +58,7 @@ impl Scores {
         }
         let mut scores = Self::default();
         for (hypothesis, reference) in hypotheses.iter().zip(references) {
-            scores.bleu.add(hypothesis, reference);
-            scores.chrf.add(hypothesis, reference);
+            scores.add(hypothesis, reference);
         }
         Ok(scores)
     }
@@ -71,6 +95,7 @@ impl Scores {
     pub fn merge(&mut self, other: &Scores) {
         self.bleu.merge(&other.bleu);
         self.chrf.merge(&other.chrf);
+        self.rouge.merge(&other.rouge);
     }
 }
 

@@ -181,7 +181,10 @@ fn time_training<B: AutodiffBackend>(
 
     let total = options.warmup_steps + options.steps;
     let loader = bench_loader::<B>(config, train_items, device);
-    let mut learner = Seq2SeqLearner { model, bleu: None };
+    let mut learner = Seq2SeqLearner {
+        model,
+        decoder: None,
+    };
     let mut losses = Vec::with_capacity(total);
     let mut times = Vec::with_capacity(options.steps);
     let (mut target_tokens, mut all_tokens) = (0usize, 0usize);

@@ -21,7 +21,7 @@ use crate::logger::ResumedFileLogger;
 use crate::metrics::{TokenAccuracyMetric, TokenLossMetric};
 use crate::optim::optimizer_and_schedule;
 use crate::strategy::{Outcome, RunStrategy};
-use crate::validation::{BleuDecoder, BleuMetric, ValidBatcher, ValidItem};
+use crate::validation::{ValidBatcher, ValidDecoder, ValidItem, ValidScore, ValidScoreMetric};
 use crate::{PlainRenderer, Seq2SeqLearner, TrainError};
 
 /// How a run is launched.
@@ -61,8 +61,8 @@ pub(crate) struct PhaseData {
     /// The batches of each epoch (a pure function of the seed and the epoch).
     pub batches: EpochBatches,
     pub valid: Vec<ValidItem>,
-    /// How the validation step translates its BLEU pairs (`None` with `bleu_pairs = 0`).
-    pub bleu: Option<BleuDecoder>,
+    /// How the validation step decodes its metric pairs (`None` with `metric_pairs = 0`).
+    pub decoder: Option<ValidDecoder>,
 }
 
 /// Runs the training loop ([`RunStrategy`]) over one phase, from its checkpoint or from
@@ -125,8 +125,10 @@ pub(crate) fn launch<B: AutodiffBackend>(
         .with_interrupter(options.interrupter.clone())
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)))
         .num_epochs(phase.end);
-    if data.bleu.is_some() {
-        training = training.metric_valid_numeric(BleuMetric::new());
+    if data.decoder.is_some() {
+        for score in ValidScore::for_metrics(&t.valid_metrics) {
+            training = training.metric_valid_numeric(ValidScoreMetric::new(score));
+        }
     }
     if !options.tui {
         training = training.renderer(PlainRenderer::new(std::time::Duration::from_secs(10)));
@@ -134,7 +136,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
     let learner = Learner::new(
         Seq2SeqLearner {
             model,
-            bleu: data.bleu.clone(),
+            decoder: data.decoder.clone(),
         },
         optimizer,
         scheduler,

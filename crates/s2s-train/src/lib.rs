@@ -33,7 +33,7 @@ pub use run::train;
 // The experiment config and the report are a run's, read back by serving: s2s-infer owns them.
 pub use s2s_infer::{ExperimentConfig, TrainReport};
 pub use step::Seq2SeqLearner;
-pub use validation::{BleuDecoder, BleuMetric};
+pub use validation::{ValidDecoder, ValidScore, ValidScoreMetric};
 
 use std::path::PathBuf;
 
@@ -81,8 +81,9 @@ pub enum TrainError {
     /// A resume whose config, tokenizers or data differ from the run's where they may not.
     #[error(
         "cannot resume {}: the config changes {keys}, which must stay as the run started \
-         (only training.epochs, keep_checkpoints, checkpoint_every_steps, samples, bleu_pairs, \
-         backend, threads, the data paths and [generation] may change); nothing was written",
+         (only training.epochs, keep_checkpoints, checkpoint_every_steps, samples, metric_pairs, \
+         valid_metrics, backend, threads, the data paths and [generation] may change); nothing \
+         was written",
         run_dir.display()
     )]
     ResumeMismatch {

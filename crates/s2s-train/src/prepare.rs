@@ -92,9 +92,9 @@ pub struct Experiment {
     pub train: Vec<TokenizedPair>,
     /// Validation pairs within the length limits (the first `data.max_valid_pairs`).
     pub valid: Vec<TokenizedPair>,
-    /// Model input ids and raw reference of the first `training.bleu_pairs` of `valid`: what
-    /// validation BLEU translates.
-    pub bleu_rows: Vec<(Vec<u32>, String)>,
+    /// Model input ids and raw reference of the first `training.metric_pairs` of `valid`:
+    /// what validation decodes and scores.
+    pub metric_rows: Vec<(Vec<u32>, String)>,
 }
 
 /// Tokenizes `data` the way `config` says (see [`Start`] for where the tokenizers come from).
@@ -145,10 +145,10 @@ pub fn prepare(
     if train.is_empty() || valid.is_empty() {
         return Err(TrainError::NoTrainingData);
     }
-    let bleu_rows = valid
+    let metric_rows = valid
         .iter()
         .zip(&valid_stats.kept_indices)
-        .take(config.training.bleu_pairs)
+        .take(config.training.metric_pairs)
         .map(|(item, &index)| (item.source.clone(), data.valid[index].target.clone()))
         .collect();
     Ok(Experiment {
@@ -156,7 +156,7 @@ pub fn prepare(
         bert,
         train,
         valid,
-        bleu_rows,
+        metric_rows,
     })
 }
 

@@ -87,7 +87,7 @@ pub(crate) struct Trained<B: Backend> {
 }
 
 /// Evaluates the final `model` (exact, token-weighted validation numbers; BLEU/chrF of the
-/// `bleu_rows` translated with the run's `[generation]`; sample translations of held-out
+/// `metric_rows` decoded with the run's `[generation]`; sample translations of held-out
 /// pairs) and writes `report.md` and `report.json` into the run.
 ///
 /// # Errors
@@ -107,9 +107,9 @@ pub(crate) fn final_report<B: Backend>(
     let generation = config.generation_config()?;
     let (valid_loss, valid_nll, valid_accuracy) =
         evaluate(model, &experiment.valid, t.batch_size, device);
-    let rows = &experiment.bleu_rows;
-    let (valid_bleu, valid_chrf) = if rows.is_empty() {
-        (None, None)
+    let rows = &experiment.metric_rows;
+    let scores = if rows.is_empty() {
+        None
     } else {
         let scores = Scores::of_rows(
             model,
@@ -118,16 +118,21 @@ pub(crate) fn final_report<B: Backend>(
             &generation,
             device,
         )?;
-        let (bleu, chrf) = (scores.bleu.score(), scores.chrf.score());
+        let rouge = scores.rouge.score();
         tracing::info!(
-            "validation BLEU {:.2}, chrF2 {:.2} on {} pairs ({})",
-            bleu.score,
-            chrf.score,
+            "validation BLEU {:.2}, chrF2 {:.2}, ROUGE-1/2/L {:.2}/{:.2}/{:.2} on {} pairs ({})",
+            scores.bleu.score().score,
+            scores.chrf.score().score,
+            100.0 * rouge.scores.rouge1.fmeasure,
+            100.0 * rouge.scores.rouge2.fmeasure,
+            100.0 * rouge.scores.rouge_l.fmeasure,
             rows.len(),
             describe(&generation)
         );
-        (Some(bleu.score), Some(chrf.score))
+        Some(scores)
     };
+    let rouge = scores.as_ref().map(|s| s.rouge.score().scores);
+    let points = |f: fn(&s2s_eval::RougeScores) -> f64| rouge.as_ref().map(|r| 100.0 * f(r));
     let samples = samples(config, data, experiment, model, &generation, device)?;
     let report = TrainReport {
         run_dir: run.path().to_path_buf(),
@@ -139,9 +144,13 @@ pub(crate) fn final_report<B: Backend>(
         valid_nll,
         valid_perplexity: valid_nll.exp(),
         valid_accuracy,
-        bleu_pairs: rows.len(),
-        valid_bleu,
-        valid_chrf,
+        metric_pairs: rows.len(),
+        valid_bleu: scores.as_ref().map(|s| s.bleu.score().score),
+        valid_chrf: scores.as_ref().map(|s| s.chrf.score().score),
+        valid_rouge1: points(|r| r.rouge1.fmeasure),
+        valid_rouge2: points(|r| r.rouge2.fmeasure),
+        valid_rouge_l: points(|r| r.rouge_l.fmeasure),
+        valid_rouge_lsum: points(|r| r.rouge_lsum.fmeasure),
         decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
         samples,

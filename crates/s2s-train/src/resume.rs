@@ -124,7 +124,7 @@ pub(crate) fn resume_point<B: AutodiffBackend>(
             vocab,
             device,
         )?,
-        bleu: None,
+        decoder: None,
     };
     let recorder = RunRecorder::default();
     let fits = |point: CheckpointRef| {

@@ -16,7 +16,7 @@ use crate::prepare::{load_pretrained_encoder, prepare, Experiment, PreparedData,
 use crate::report::{final_report, Trained};
 use crate::resume::{check_resume, data_fingerprint, resume_point, tokenizer_fingerprint};
 use crate::strategy::Outcome;
-use crate::validation::{BleuDecoder, ValidItem};
+use crate::validation::{ValidDecoder, ValidItem};
 use crate::{RunLock, TrainError};
 
 /// Trains the experiment into `run` on `device` and returns the final report.
@@ -88,7 +88,7 @@ pub fn train<B: AutodiffBackend>(
     let phase_data = PhaseData {
         batches,
         valid: valid_items(&experiment),
-        bleu: (!experiment.bleu_rows.is_empty()).then(|| BleuDecoder {
+        decoder: (!experiment.metric_rows.is_empty()).then(|| ValidDecoder {
             tokenizer: std::sync::Arc::new(experiment.tokenizers.target.clone()),
             config: generation,
         }),
@@ -135,7 +135,7 @@ fn save_tokenizers(
     Ok(())
 }
 
-/// Validation pairs; the first `bleu_pairs` carry their raw reference for BLEU.
+/// Validation pairs; the first `metric_pairs` carry their raw reference for the metrics.
 fn valid_items(experiment: &Experiment) -> Vec<ValidItem> {
     experiment
         .valid
@@ -143,7 +143,7 @@ fn valid_items(experiment: &Experiment) -> Vec<ValidItem> {
         .enumerate()
         .map(|(i, pair)| ValidItem {
             pair: pair.clone(),
-            reference: experiment.bleu_rows.get(i).map(|(_, r)| r.clone()),
+            reference: experiment.metric_rows.get(i).map(|(_, r)| r.clone()),
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
 use s2s_model::{Seq2Seq, Seq2SeqBatch};
 
-use crate::validation::{BleuDecoder, ValidBatch, ValidOutput};
+use crate::validation::{ValidBatch, ValidDecoder, ValidOutput};
 
 /// Wraps the model so that burn-train's step traits can be implemented here (the orphan rule
 /// forbids implementing them on `Seq2Seq` outside s2s-model, which stays free of burn-train).
@@ -13,9 +13,9 @@ use crate::validation::{BleuDecoder, ValidBatch, ValidOutput};
 pub struct Seq2SeqLearner<B: Backend> {
     /// The model being trained.
     pub model: Seq2Seq<B>,
-    /// Decodes the BLEU rows of validation batches; `None` turns validation BLEU off.
+    /// Decodes the metric rows of validation batches; `None` turns validation decoding off.
     #[module(skip)]
-    pub bleu: Option<BleuDecoder>,
+    pub decoder: Option<ValidDecoder>,
 }
 
 impl<B: AutodiffBackend> TrainStep for Seq2SeqLearner<B> {
@@ -41,7 +41,7 @@ impl<B: Backend> InferenceStep for Seq2SeqLearner<B> {
     fn step(&self, input: ValidBatch<B>) -> ValidOutput<B> {
         let device = input.batch.source.device();
         let out = self.model.forward_loss(input.batch);
-        let bleu = match &self.bleu {
+        let scores = match &self.decoder {
             Some(decoder) if !input.decode.is_empty() => {
                 Some(decoder.score(&self.model, &input.decode, &device))
             }
@@ -49,7 +49,7 @@ impl<B: Backend> InferenceStep for Seq2SeqLearner<B> {
         };
         ValidOutput {
             sequence: SequenceOutput::new(out.loss, out.logits, None, out.labels),
-            bleu,
+            scores,
         }
     }
 }

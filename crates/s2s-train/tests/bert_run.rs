@@ -72,14 +72,17 @@ fn checkpoint(run_dir: &Path, config: &ExperimentConfig, epoch: usize) -> Seq2Se
         &device,
     )
     .unwrap();
-    Seq2SeqLearner { model, bleu: None }
-        .load_file(
-            run_dir.join(format!("checkpoint/model-{epoch}")),
-            &RunRecorder::default(),
-            &device,
-        )
-        .unwrap()
-        .model
+    Seq2SeqLearner {
+        model,
+        decoder: None,
+    }
+    .load_file(
+        run_dir.join(format!("checkpoint/model-{epoch}")),
+        &RunRecorder::default(),
+        &device,
+    )
+    .unwrap()
+    .model
 }
 
 #[test]
@@ -115,7 +118,7 @@ batch_size = 4
 warmup_steps = 10
 seed = 3
 samples = 2
-bleu_pairs = 4
+metric_pairs = 4
 freeze_encoder = true
 unfreeze_encoder_after = 1
 encoder_lr_scale = 0.5

@@ -141,7 +141,10 @@ fn train_steps(model: Seq2Seq<B>, steps: usize) -> Seq2Seq<B> {
         },
     ];
     let batch = Batcher::<B, _, _>::batch(&Seq2SeqBatcher, items, &Default::default());
-    let mut learner = Seq2SeqLearner { model, bleu: None };
+    let mut learner = Seq2SeqLearner {
+        model,
+        decoder: None,
+    };
     let mut optimizer = AdamConfig::new().init();
     for _ in 0..steps {
         let out = TrainStep::step(&learner, batch.clone());
@@ -224,7 +227,10 @@ fn one_step(model: Seq2Seq<B>, scale: Option<f64>) -> Seq2Seq<B> {
         target: vec![8, 9],
     }];
     let batch = Batcher::<B, _, _>::batch(&Seq2SeqBatcher, items, &Default::default());
-    let learner = Seq2SeqLearner { model, bleu: None };
+    let learner = Seq2SeqLearner {
+        model,
+        decoder: None,
+    };
     let adam = AdamConfig::new().with_epsilon(1e-12);
     let grads = TrainStep::step(&learner, batch).grads;
     match scale {
