@@ -1,4 +1,5 @@
-//! `s2s compare runs/a runs/b …`: loss, perplexity and BLEU curves of several runs side by side
+//! `s2s compare runs/a runs/b …`: loss, perplexity and validation-score curves (BLEU, or
+//! ROUGE-L for runs that log it instead) of several runs side by side
 //! (runs on different backends or configs), read from the metric logs burn-train writes
 //! (`train/epoch-N/*.log`, `valid/epoch-N/*.log`, one `value,count` line per batch) and from
 //! `report.json`. Writes `compare.svg`, `compare.png` and `compare.md` and prints the table.
@@ -18,15 +19,21 @@ pub struct RunCurves {
     pub label: String,
     /// Training loss of every batch, epochs in order.
     pub train_loss: Vec<f64>,
-    /// Per epoch: count-weighted mean validation loss and perplexity, and the validation BLEU
-    /// (the last line of BLEU.log: the running corpus BLEU over all its sentences).
+    /// Per epoch: count-weighted mean validation loss and perplexity, and the validation score
+    /// (the last line of its log: the running corpus score over all its sentences).
     pub valid_loss: BTreeMap<usize, f64>,
     pub valid_perplexity: BTreeMap<usize, f64>,
-    pub valid_bleu: BTreeMap<usize, f64>,
+    pub valid_score: BTreeMap<usize, f64>,
+    /// Which metric `valid_score` holds: the first of [`SCORE_LOGS`] the run logged.
+    pub score_name: Option<&'static str>,
     pub backend: Option<String>,
     pub seconds: Option<f64>,
     pub parameters: Option<u64>,
 }
+
+/// Validation scores `compare` shows, in order of preference: BLEU for translation runs,
+/// ROUGE-L for summarization runs, chrF when only it was logged.
+pub const SCORE_LOGS: [&str; 3] = ["BLEU", "ROUGE-L", "chrF"];
 
 fn read_log(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
     let text =
@@ -87,10 +94,16 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
                 run.valid_perplexity.insert(epoch, v);
             }
         }
-        let bleu = log("BLEU");
-        if bleu.is_file() {
-            if let Some(&(v, _)) = read_log(&bleu)?.last() {
-                run.valid_bleu.insert(epoch, v);
+        let name = run
+            .score_name
+            .or_else(|| SCORE_LOGS.into_iter().find(|name| log(name).is_file()));
+        if let Some(name) = name {
+            let path = log(name);
+            if path.is_file() {
+                if let Some(&(v, _)) = read_log(&path)?.last() {
+                    run.valid_score.insert(epoch, v);
+                    run.score_name = Some(name);
+                }
             }
         }
     }
@@ -143,7 +156,7 @@ fn list(map: &BTreeMap<usize, f64>, digits: usize) -> String {
 pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
     let mut s = String::from(
         "| run | backend | epochs | train loss (last batches) | valid loss / epoch | valid \
-         perplexity / epoch | valid BLEU / epoch | wall time (s) | parameters |\n\
+         perplexity / epoch | valid score / epoch | wall time (s) | parameters |\n\
          |---|---|---:|---:|---|---|---|---:|---:|\n",
     );
     for r in runs {
@@ -157,7 +170,7 @@ pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
         let epochs = r
             .valid_loss
             .keys()
-            .chain(r.valid_bleu.keys())
+            .chain(r.valid_score.keys())
             .max()
             .copied()
             .unwrap_or(0);
@@ -168,7 +181,10 @@ pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
             r.backend.as_deref().unwrap_or("–"),
             list(&r.valid_loss, 3),
             list(&r.valid_perplexity, 1),
-            list(&r.valid_bleu, 2),
+            match r.score_name {
+                Some(name) => format!("{name} {}", list(&r.valid_score, 2)),
+                None => "–".into(),
+            },
             r.seconds.map_or("–".into(), |v| format!("{v:.0}")),
             r.parameters.map_or("–".into(), |v| v.to_string()),
         );
@@ -179,6 +195,13 @@ pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
 pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
     let named = |f: &dyn Fn(&RunCurves) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
         runs.iter().map(|r| (r.label.clone(), f(r))).collect()
+    };
+    let mut names: Vec<&str> = runs.iter().filter_map(|r| r.score_name).collect();
+    names.dedup();
+    let score = match names.as_slice() {
+        [one] => (*one).to_string(),
+        [] => "BLEU".to_string(),
+        _ => names.join(" / "),
     };
     Figure {
         title: "s2s compare".into(),
@@ -211,10 +234,10 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
                 markers: true,
             },
             LinePanel {
-                title: "validation BLEU".into(),
+                title: format!("validation {score}"),
                 xlabel: "epoch".into(),
-                ylabel: "BLEU".into(),
-                series: named(&|r| series(&r.valid_bleu)),
+                ylabel: score.clone(),
+                series: named(&|r| series(&r.valid_score)),
                 markers: true,
             },
         ]),
@@ -283,14 +306,62 @@ mod tests {
         assert_eq!(run.valid_loss[&1], (5.0 * 64.0 + 6.5 * 16.0) / 80.0);
         assert_eq!(run.valid_loss[&2], 4.5);
         assert_eq!(run.valid_perplexity[&1], 120.0);
-        assert_eq!(run.valid_bleu[&1], 2.25);
+        assert_eq!(run.valid_score[&1], 2.25);
+        assert_eq!(run.score_name, Some("BLEU"));
         assert_eq!(run.backend.as_deref(), Some("flex"));
         assert_eq!((run.seconds, run.parameters), (Some(12.5), Some(1234)));
         let table = markdown(&[run], 2);
         assert!(
-            table.contains("| a | flex | 2 | 4.500 | 5.300 → 4.500 | 120.0 | 2.25 | 12 | 1234 |"),
+            table.contains(
+                "| a | flex | 2 | 4.500 | 5.300 → 4.500 | 120.0 | BLEU 2.25 | 12 | 1234 |"
+            ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_summarization_run_is_compared_by_rouge_l() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "valid/epoch-1/Loss.log",
+            "5.0,64
+",
+        );
+        write(
+            d,
+            "valid/epoch-1/ROUGE-1.log",
+            "30.0,8
+",
+        );
+        write(
+            d,
+            "valid/epoch-1/ROUGE-L.log",
+            "20.0,4
+25.5,8
+",
+        );
+        write(
+            d,
+            "valid/epoch-2/Loss.log",
+            "4.0,64
+",
+        );
+        write(
+            d,
+            "valid/epoch-2/ROUGE-L.log",
+            "27.0,8
+",
+        );
+        let run = load(d, "s".into()).unwrap();
+        assert_eq!(run.score_name, Some("ROUGE-L"));
+        assert_eq!(
+            run.valid_score.values().copied().collect::<Vec<_>>(),
+            vec![25.5, 27.0]
+        );
+        let table = markdown(&[run], 2);
+        assert!(table.contains("| ROUGE-L 25.50 → 27.00 |"), "{table}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `s2s eval`: corpus BLEU/chrF of files, or of a run's translations of a data split.
+//! `s2s eval`: corpus BLEU/chrF/ROUGE of files, or of a run's outputs for a data split.
 
 use std::io::Write;
 use std::path::Path;
@@ -51,10 +51,8 @@ fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> a
             Metric::Bleu => scores.bleu.score().format_with_signature(),
             Metric::Chrf => scores.chrf.score().format_with_signature(),
             // With the Porter stemmer, as HF's run_summarization.py and most summarization
-            // papers report ROUGE.
-            Metric::Rouge => {
-                s2s_eval::corpus_rouge(hypotheses, references, true)?.format_with_signature()
-            }
+            // papers report ROUGE (Scores::rouge).
+            Metric::Rouge => scores.rouge.score().format_with_signature(),
         };
         writeln!(stdout, "{line}").context("cannot write to standard output")?;
     }
@@ -65,7 +63,7 @@ fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> a
 pub fn files(hyp: &Path, reference: &Path, metrics: &[Metric]) -> anyhow::Result<()> {
     let hypotheses = lines(hyp, "hypothesis")?;
     let references = lines(reference, "reference")?;
-    report(&hypotheses, &references, metrics)
+    report(&hypotheses, &references, &metrics)
 }
 
 /// `s2s eval --run DIR --split SPLIT`: translate the split with the run's generation settings
@@ -75,12 +73,13 @@ pub fn run(
     split: SplitArg,
     max_pairs: Option<usize>,
     output: Option<&Path>,
-    metrics: &[Metric],
+    metrics: Option<&[Metric]>,
     backend: Option<BackendKind>,
     args: &GenerationArgs,
 ) -> anyhow::Result<()> {
     let serving = Serving::open(run_dir, backend, args)?;
     let (config, generation, kind) = (&serving.config, &serving.generation, serving.kind);
+    let metrics = metrics.map_or_else(|| config.data.task.eval_metrics(), <[Metric]>::to_vec);
     let (name, split) = match split {
         SplitArg::Train => ("train", Split::Train),
         SplitArg::Valid => ("valid", Split::Valid),
@@ -99,7 +98,7 @@ pub fn run(
     let hypotheses = best_texts(&serving.translate(&sources)?);
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
-        "translated {} {name} pairs with {} on {kind} in {seconds:.1} s ({:.1} sentences/s)",
+        "decoded {} {name} pairs with {} on {kind} in {seconds:.1} s ({:.1} sentences/s)",
         pairs.len(),
         describe(generation),
         pairs.len() as f64 / seconds.max(1e-9)
@@ -114,5 +113,5 @@ pub fn run(
         text.push('\n');
         s2s_data::write_atomic(path, text.as_bytes())?;
     }
-    report(&hypotheses, &references, metrics)
+    report(&hypotheses, &references, &metrics)
 }

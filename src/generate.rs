@@ -29,7 +29,7 @@ struct JsonLine<'a> {
 /// Where `s2s generate` writes.
 #[derive(Clone, Copy, Debug)]
 pub struct Output<'a> {
-    /// The translations' format on stdout.
+    /// The outputs' format on stdout.
     pub format: OutputFormat,
     /// The directory for cross-attention maps, if asked for.
     pub attention: Option<&'a Path>,

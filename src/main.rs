@@ -27,6 +27,8 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 
 use crate::backend::BackendKind;
+use s2s_infer::Task;
+
 use crate::common::{init_logging, parse_metrics};
 use crate::eval::SplitArg;
 use crate::generate::OutputFormat;
@@ -59,16 +61,17 @@ enum Command {
         #[arg(long)]
         no_tui: bool,
     },
-    /// Translate one sentence per line (stdin or --input) with a trained run: greedy, beam
-    /// search or sampling over a KV cache; defaults from the run's [generation] section.
+    /// Generate an output (a translation, a summary) for each input line (stdin or --input)
+    /// with a trained run: greedy, beam search or sampling over a KV cache; defaults from the
+    /// run's [generation] section.
     Generate {
         /// Run directory written by `s2s train`.
         #[arg(long)]
         run: PathBuf,
-        /// Read sentences from this file instead of stdin.
+        /// Read inputs (one per line) from this file instead of stdin.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// `text`: the translations, one line per hypothesis (one per input unless
+        /// `text`: the outputs, one line per hypothesis (one per input unless
         /// --num-return-sequences > 1; line breaks inside a hypothesis become one space, so
         /// output line i always belongs to input line i); `jsonl`: one JSON object per input
         /// line with the exact text, tokens, ids and score of every hypothesis.
@@ -86,8 +89,9 @@ enum Command {
         #[command(flatten)]
         generation: GenerationArgs,
     },
-    /// Score translations with corpus BLEU and chrF (sacrebleu 2.6.0 defaults): files given
-    /// with --hyp/--ref, or a run's translations of a data split with --run.
+    /// Score outputs with corpus BLEU and chrF (sacrebleu 2.6.0 defaults) and ROUGE
+    /// (rouge-score 0.1.2): files given with --hyp/--ref, or a run's outputs for a data split
+    /// with --run.
     Eval {
         /// Hypotheses, one per line.
         #[arg(long, requires = "reference", conflicts_with = "run")]
@@ -95,21 +99,22 @@ enum Command {
         /// References, one per line, as many as hypotheses.
         #[arg(long = "ref", requires = "hyp")]
         reference: Option<PathBuf>,
-        /// Run directory: translate --split with the run's generation settings, then score.
+        /// Run directory: decode --split with the run's generation settings, then score.
         #[arg(long, required_unless_present = "hyp")]
         run: Option<PathBuf>,
-        /// Data split of the run's corpus to translate (with --run).
+        /// Data split of the run's corpus to decode (with --run).
         #[arg(long, value_enum, default_value_t = SplitArg::Test, requires = "run")]
         split: SplitArg,
-        /// Translate only the first N pairs of the split (with --run).
+        /// Decode only the first N pairs of the split (with --run).
         #[arg(long, requires = "run")]
         max_pairs: Option<usize>,
-        /// Write the translations here, one per line (with --run).
+        /// Write the outputs here, one per line (with --run).
         #[arg(long, requires = "run")]
         output: Option<PathBuf>,
-        /// Comma-separated metrics: bleu, chrf.
-        #[arg(long, value_delimiter = ',', default_value = "bleu,chrf")]
-        metrics: Vec<String>,
+        /// Comma-separated metrics: bleu, chrf, rouge (ROUGE-1/2/L/Lsum, Porter stemmer).
+        /// Default: bleu,chrf; with --run, the run's task's (summarization: rouge).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Option<Vec<String>>,
         /// Backend to decode on (with --run). Default: the run's training.backend.
         #[arg(long, value_enum, requires = "run")]
         backend: Option<BackendKind>,
@@ -196,14 +201,19 @@ enum BenchCommand {
 
 #[derive(Subcommand, Debug)]
 enum DataCommand {
-    /// Fetch and prepare a corpus (bible-en-fr) or a pre-trained checkpoint (minilm-l6) into
-    /// the data directory.
+    /// Fetch and prepare a corpus (bible-en-fr, debian-descriptions) or a pre-trained
+    /// checkpoint (minilm-l6) into the data directory.
     Prepare {
-        /// Corpus or checkpoint name: bible-en-fr, minilm-l6.
+        /// Corpus or checkpoint name: bible-en-fr, debian-descriptions, minilm-l6.
         name: String,
         /// Data directory. Default: $S2S_DATA_DIR, else the user cache dir.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// debian-descriptions only: read the archive indexes from this apt lists directory
+        /// (e.g. /var/lib/apt/lists after `apt-get -o Acquire::Languages=en update`) instead of
+        /// fetching them with apt-get.
+        #[arg(long, value_name = "DIR")]
+        apt_lists: Option<PathBuf>,
     },
 }
 
@@ -263,15 +273,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             generation,
         } => {
             init_logging(None, true)?;
-            let metrics = parse_metrics(&metrics)?;
+            let metrics = metrics.as_deref().map(parse_metrics).transpose()?;
             match (hyp, reference, run) {
-                (Some(hyp), Some(reference), _) => eval::files(&hyp, &reference, &metrics),
+                (Some(hyp), Some(reference), _) => {
+                    let metrics = metrics.unwrap_or_else(|| Task::Translation.eval_metrics());
+                    eval::files(&hyp, &reference, &metrics)
+                }
                 (_, _, Some(run)) => eval::run(
                     &run,
                     split,
                     max_pairs,
                     output.as_deref(),
-                    &metrics,
+                    metrics.as_deref(),
                     backend,
                     &generation,
                 ),
@@ -313,14 +326,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             None => backends::list(std::time::Duration::from_secs(timeout)),
         },
         Command::Data {
-            command: DataCommand::Prepare { name, data_dir },
+            command:
+                DataCommand::Prepare {
+                    name,
+                    data_dir,
+                    apt_lists,
+                },
         } => {
             init_logging(None, true)?;
             let dir = data_dir.unwrap_or_else(s2s_data::data_dir);
             let spinner = indicatif::ProgressBar::new_spinner()
                 .with_message(format!("preparing {name} (fetching, checking, splitting)"));
             spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-            let prepared = s2s_data::prepare_named(&name, &dir);
+            let prepared = match (&apt_lists, name.as_str()) {
+                (None, _) => s2s_data::prepare_named(&name, &dir),
+                (Some(lists), s2s_data::DEBIAN_DESCRIPTIONS) => {
+                    s2s_data::prepare_debian_descriptions(&dir, Some(lists))
+                        .map(|_| dir.join(&name))
+                }
+                (Some(_), _) => {
+                    spinner.finish_and_clear();
+                    bail!("--apt-lists applies to debian-descriptions only, not {name}")
+                }
+            };
             spinner.finish_and_clear();
             let path = prepared?;
             println!("{name} is ready in {}", path.display());

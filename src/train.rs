@@ -113,9 +113,13 @@ fn print_report(r: &TrainReport) {
         r.valid_pairs, r.valid_loss, r.valid_nll, r.valid_perplexity, r.valid_accuracy
     );
     if let (Some(bleu), Some(chrf)) = (r.valid_bleu, r.valid_chrf) {
+        let rouge = match (r.valid_rouge1, r.valid_rouge2, r.valid_rouge_l) {
+            (Some(r1), Some(r2), Some(rl)) => format!(" | ROUGE-1/2/L {r1:.2}/{r2:.2}/{rl:.2}"),
+            _ => String::new(),
+        };
         println!(
-            "validation BLEU {bleu:.2} | chrF2 {chrf:.2} ({} pairs, {})",
-            r.bleu_pairs, r.decoding
+            "validation BLEU {bleu:.2} | chrF2 {chrf:.2}{rouge} ({} pairs, {})",
+            r.metric_pairs, r.decoding
         );
     }
     for s in &r.samples {

@@ -208,7 +208,10 @@ fn outputs<B: AutodiffBackend>(family: Family, device: &B::Device) -> Outputs {
 
     let adam = AdamConfig::new();
     let mut optimizer = adam.init();
-    let learner = Seq2SeqLearner { model, bleu: None };
+    let learner = Seq2SeqLearner {
+        model,
+        decoder: None,
+    };
     let grads = TrainStep::step(&learner, batch.clone()).grads;
     let mut learner = optimizer.step(1e-3, learner, grads);
     let after_one_step = params(&learner.model);

@@ -261,7 +261,7 @@ fn a_tiny_model_overfits_eight_pairs_and_generate_reproduces_them() {
     // model's is in the report: the validation pairs are the training pairs here.
     let log = std::fs::read_to_string(run.join("experiment.log")).unwrap();
     assert!(log.contains("BLEU epoch"), "{log}");
-    assert_eq!(report["bleu_pairs"].as_u64(), Some(8));
+    assert_eq!(report["metric_pairs"].as_u64(), Some(8));
     assert!(report["valid_bleu"].as_f64().unwrap() > 99.99, "{report}");
 
     let run_arg = run.to_str().unwrap();
@@ -658,7 +658,7 @@ fn freeze_encoder_is_applied_from_the_config() {
         tiny_config(
             &pairs,
             &pairs,
-            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nbleu_pairs = 0\n",
+            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nmetric_pairs = 0\n",
         )
         .replace("name = \"tiny\"", "name = \"frozen\""),
     )
@@ -675,7 +675,7 @@ fn freeze_encoder_is_applied_from_the_config() {
     .unwrap();
     assert!(
         report["valid_bleu"].is_null(),
-        "bleu_pairs = 0 turns BLEU off"
+        "metric_pairs = 0 turns validation decoding off"
     );
 }
 
@@ -705,7 +705,7 @@ fn a_bert_encoder_trains_from_the_config_and_generate_uses_its_tokenizer() {
         bert_config(
             &bert,
             &pairs,
-            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nbleu_pairs = 0\nsamples = 1\n",
+            "epochs = 1\nbatch_size = 8\nfreeze_encoder = true\nmetric_pairs = 0\nsamples = 1\n",
         )
         .replace("name = \"tiny\"", "name = \"b2t\""),
     )

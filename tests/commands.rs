@@ -329,7 +329,7 @@ fn every_command_in_the_readme_and_the_docs_runs() {
         tiny_config(
             "quickstart",
             &data,
-            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\nsamples = 1\nbleu_pairs = 8\n",
+            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\nsamples = 1\nmetric_pairs = 8\n",
             "num_beams = 4",
         ),
     )

@@ -38,7 +38,7 @@ max_target_len = 48
             "batch_size = 4",
             "bucket_pool = 4",
             "warmup_steps = 20",
-            "bleu_pairs = 0",
+            "metric_pairs = 0",
             "samples = 1",
             "checkpoint_every_steps = 5",
         ]

@@ -204,7 +204,7 @@ fn an_rnn_run_resumes_to_the_uninterrupted_weights_and_a_transformer_maps_every_
     );
     let training = |epochs: usize| {
         format!(
-            "epochs = {epochs}\nbatch_size = 16\nwarmup_steps = 10\nbleu_pairs = 8\nsamples = 1\n"
+            "epochs = {epochs}\nbatch_size = 16\nwarmup_steps = 10\nmetric_pairs = 8\nsamples = 1\n"
         )
     };
     let config = |name: &str, epochs| rnn_config(name, &train_tsv, &valid_tsv, &training(epochs));
