@@ -152,7 +152,7 @@ impl InferTask for TranslateTask<'_> {
             .iter()
             .filter(|s| !s.trim().is_empty())
             .count();
-        let bar = progress_bar(lines, "translating");
+        let bar = progress_bar(lines, "generating");
         let translations = s2s_infer::translate_with_progress(
             &model,
             &tokenizers,

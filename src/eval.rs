@@ -63,7 +63,7 @@ fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> a
 pub fn files(hyp: &Path, reference: &Path, metrics: &[Metric]) -> anyhow::Result<()> {
     let hypotheses = lines(hyp, "hypothesis")?;
     let references = lines(reference, "reference")?;
-    report(&hypotheses, &references, &metrics)
+    report(&hypotheses, &references, metrics)
 }
 
 /// `s2s eval --run DIR --split SPLIT`: translate the split with the run's generation settings

@@ -96,7 +96,7 @@ fn attention_map<B: Backend>(
     input.extend(&produced[..produced.len().saturating_sub(1)]);
     if input.len() > model.max_target_positions() {
         return Err(InferError::Config(format!(
-            "a translation of {} tokens is longer than the model's {} target positions",
+            "an output of {} tokens is longer than the model's {} target positions",
             input.len(),
             model.max_target_positions()
         )));
