@@ -661,6 +661,57 @@ mod tests {
         assert!(err.contains("Translation-en"), "{err}");
     }
 
+    /// The real corpus, when prepared: its splits are exactly what the cleaning and splitting
+    /// rules make of the lists it was prepared from, and no source package is in two splits.
+    /// Skipped with a note when it is not prepared, unless `S2S_REQUIRE_CORPUS` is set (CI).
+    #[test]
+    #[ignore = "needs the prepared corpus: s2s data prepare debian-descriptions (scripts/test.sh then runs it)"]
+    fn prepared_corpus_is_reproduced_from_its_lists() {
+        let data_dir = crate::corpus::data_dir();
+        let corpus_dir = data_dir.join(DEBIAN_DESCRIPTIONS);
+        if !corpus_dir.join(crate::corpus::MANIFEST_FILE).is_file() {
+            assert!(
+                std::env::var_os("S2S_REQUIRE_CORPUS").is_none(),
+                "{} holds no prepared corpus: run `s2s data prepare debian-descriptions`",
+                corpus_dir.display()
+            );
+            eprintln!("note: debian-descriptions is not prepared; SKIPPED");
+            return;
+        }
+        let manifest = Manifest::load(&corpus_dir).unwrap();
+        assert!(manifest.files_match(&corpus_dir).unwrap());
+        let CorpusSource::Apt(source) = &manifest.source else {
+            panic!("debian-descriptions was not made from an apt index")
+        };
+        let lists = data_dir.join("downloads/debian-apt/lists");
+        let files = IndexFiles::find(&lists).unwrap();
+        let translations = read_index(&files.translations).unwrap();
+        if sha256_bytes(translations.as_bytes()) != source.index_sha256 {
+            eprintln!("note: the apt lists moved on since the corpus was prepared; SKIPPED");
+            return;
+        }
+        let packages = read_index(files.packages.as_ref().unwrap()).unwrap();
+        let records = parse_translations(&translations);
+        let splits = split_records(&records, &source_packages(&packages));
+        for (split, pairs) in [
+            (Split::Train, &splits.train),
+            (Split::Valid, &splits.valid),
+            (Split::Test, &splits.test),
+        ] {
+            let path = split.path(&corpus_dir);
+            let bytes = crate::pairs::tsv_bytes(&path, pairs).unwrap();
+            assert_eq!(sha256_bytes(&bytes), manifest.split(split).sha256);
+        }
+        assert!((45_000..60_000).contains(&splits.train.len()));
+        assert!((800..1_500).contains(&splits.valid.len()));
+        assert!((800..1_500).contains(&splits.test.len()));
+        let sets: Vec<HashSet<&String>> =
+            splits.sources.iter().map(|s| s.iter().collect()).collect();
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            assert!(sets[a].is_disjoint(&sets[b]), "a source package leaks across splits");
+        }
+    }
+
     #[test]
     fn release_fields_come_from_the_header() {
         let signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\n\
