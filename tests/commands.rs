@@ -223,6 +223,8 @@ fn not_run(args: &[String]) -> Option<&'static str> {
         Some("needs a prepared BERT (minilm-l6) or one at the path shown; tests/cli.rs runs it")
     } else if args[0] == "train" && has("--backend wgpu") {
         Some("trains on wgpu, a cargo feature not in the default test build")
+    } else if has("summarize-debian") {
+        Some("trains on or reads the debian-descriptions corpus; tests/summarize.rs runs the same commands on a tiny summarizer")
     } else {
         None
     }
@@ -417,7 +419,11 @@ fn every_command_in_the_readme_and_the_docs_runs() {
                 let lines: Vec<&str> = stdout.lines().collect();
                 assert_eq!(lines.len(), metrics.split(',').count(), "{what}: {stdout}");
                 for (line, metric) in lines.iter().zip(metrics.split(',')) {
-                    let prefix = if metric == "bleu" { "BLEU|" } else { "chrF2|" };
+                    let prefix = match metric {
+                        "bleu" => "BLEU|",
+                        "rouge" => "ROUGE|",
+                        _ => "chrF2|",
+                    };
                     assert!(line.starts_with(prefix), "{what}: {line}");
                 }
                 if let Some(output) = flag_value(&command.args, "--output") {
