@@ -4,7 +4,9 @@
 // clippy.toml allows unwrap in #[test] functions only, not in the helpers beside them.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::f64_of;
 
 use s2s_eval::{
     corpus_bleu, corpus_chrf, tokenize_13a, BleuScore, BleuStats, ChrfScore, ChrfStats, EvalError,
@@ -14,29 +16,6 @@ use serde_json::Value;
 /// Floats must agree this closely (sacrebleu prints 2 decimals; in practice they are equal
 /// to the last bit on the same libm).
 const TOLERANCE: f64 = 1e-9;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn golden() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("golden.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Lines as sacrebleu's CLI reads a file: split on `\n` only, no final empty line.
-/// (The CLI's `rstrip()` needs no mirror: BLEU right-strips every segment itself and chrF
-/// drops all whitespace.)
-fn read_lines(name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
-    text.lines().map(str::to_owned).collect()
-}
-
-/// Floats are stored as Python reprs: `str::parse` rounds them back to the exact same
-/// `f64`, which a JSON number parser does not guarantee.
-fn f64_of(v: &Value) -> f64 {
-    v.as_str().unwrap().parse().unwrap()
-}
 
 fn u64s(v: &Value) -> Vec<u64> {
     v.as_array()
@@ -163,7 +142,7 @@ fn chrf_stats(hyps: &[String], refs: &[String]) -> ChrfStats {
 
 #[test]
 fn golden_was_made_by_sacrebleu_2_6_0() {
-    let golden = golden();
+    let golden = common::golden("fixtures");
     assert_eq!(golden["sacrebleu_version"], s2s_eval::SACREBLEU_VERSION);
     let names: Vec<&str> = golden["pairs"]
         .as_array()
@@ -186,11 +165,11 @@ fn golden_was_made_by_sacrebleu_2_6_0() {
 
 #[test]
 fn fixture_pairs_match_sacrebleu() {
-    let golden = golden();
+    let golden = common::golden("fixtures");
     for pair in golden["pairs"].as_array().unwrap() {
         let name = pair["name"].as_str().unwrap();
-        let hyps = read_lines(pair["hyp"].as_str().unwrap());
-        let refs = read_lines(pair["ref"].as_str().unwrap());
+        let hyps = common::read_lines("fixtures", pair["hyp"].as_str().unwrap());
+        let refs = common::read_lines("fixtures", pair["ref"].as_str().unwrap());
         assert_eq!(hyps.len() as u64, pair["lines"].as_u64().unwrap(), "{name}");
 
         let bleu = corpus_bleu(&hyps, &refs).unwrap();
@@ -212,7 +191,7 @@ fn fixture_pairs_match_sacrebleu() {
 
 #[test]
 fn inline_sentence_cases_match_sacrebleu() {
-    let golden = golden();
+    let golden = common::golden("fixtures");
     let cases = golden["sentence_cases"].as_array().unwrap();
     assert!(!cases.is_empty());
     let (mut all_hyps, mut all_refs) = (Vec::new(), Vec::new());
@@ -244,7 +223,7 @@ fn inline_sentence_cases_match_sacrebleu() {
 
 #[test]
 fn tokenizer_13a_matches_sacrebleu() {
-    let golden = golden();
+    let golden = common::golden("fixtures");
     let cases = golden["tokenizer_13a"].as_array().unwrap();
     assert!(cases.len() >= 20);
     for case in cases {
@@ -264,8 +243,8 @@ fn batch_by_batch_accumulation_equals_one_shot() {
         ("unicode.hyp.txt", "unicode.ref.txt"),
         ("empty-lines.hyp.txt", "empty-lines.ref.txt"),
     ] {
-        let hyps = read_lines(hyp_file);
-        let refs = read_lines(ref_file);
+        let hyps = common::read_lines("fixtures", hyp_file);
+        let refs = common::read_lines("fixtures", ref_file);
 
         // As training does: one stats object per validation batch, merged at the end,
         // plus a single running accumulator.
@@ -338,7 +317,7 @@ fn empty_corpus_scores_zero_without_nan() {
 
 #[test]
 fn identical_hypotheses_score_100() {
-    let refs = read_lines("bible.ref.fr");
+    let refs = common::read_lines("fixtures", "bible.ref.fr");
     let bleu = corpus_bleu(&refs, &refs).unwrap();
     let chrf = corpus_chrf(&refs, &refs).unwrap();
     assert_close(bleu.score, 100.0, "BLEU");

@@ -5,7 +5,9 @@
 // clippy.toml allows unwrap in #[test] functions only, not in the helpers beside them.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::f64_of;
 
 use s2s_eval::rouge::ROUGE_TYPES;
 use s2s_eval::{
@@ -18,26 +20,6 @@ use serde_json::Value;
 /// both sides take the mean of an exactly rounded sum (`math.fsum`). 0 is the tightest
 /// tolerance there is; the requirement is 4 decimals (5e-5).
 const TOLERANCE: f64 = 0.0;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rouge")
-}
-
-fn golden() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("golden.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Lines as the script wrote them: split on `\n` only, no final empty line.
-fn read_lines(name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
-    text.lines().map(str::to_owned).collect()
-}
-
-/// Floats are stored as Python reprs: `str::parse` rounds them back to the exact same `f64`.
-fn f64_of(v: &Value) -> f64 {
-    v.as_str().unwrap().parse().unwrap()
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -103,7 +85,7 @@ fn check_run(hyps: &[String], refs: &[String], run: &Value, what: &str) {
 
 #[test]
 fn golden_was_made_by_rouge_score_0_1_2_and_nltk_3_9_1() {
-    let golden = golden();
+    let golden = common::golden("fixtures/rouge");
     assert_eq!(golden["rouge_score_version"], s2s_eval::ROUGE_SCORE_VERSION);
     assert_eq!(golden["nltk_version"], s2s_eval::NLTK_VERSION);
     let names: Vec<&str> = golden["pairs"]
@@ -121,11 +103,11 @@ fn golden_was_made_by_rouge_score_0_1_2_and_nltk_3_9_1() {
 
 #[test]
 fn fixture_pairs_match_rouge_score() {
-    let golden = golden();
+    let golden = common::golden("fixtures/rouge");
     for pair in golden["pairs"].as_array().unwrap() {
         let name = pair["name"].as_str().unwrap();
-        let hyps = read_lines(pair["hyp"].as_str().unwrap());
-        let refs = read_lines(pair["ref"].as_str().unwrap());
+        let hyps = common::read_lines("fixtures/rouge", pair["hyp"].as_str().unwrap());
+        let refs = common::read_lines("fixtures/rouge", pair["ref"].as_str().unwrap());
         assert_eq!(hyps.len() as u64, pair["lines"].as_u64().unwrap(), "{name}");
         assert_eq!(hyps.len(), refs.len(), "{name}");
         let runs = pair["runs"].as_array().unwrap();
@@ -142,7 +124,7 @@ fn fixture_pairs_match_rouge_score() {
 
 #[test]
 fn multi_sentence_cases_match_rouge_score() {
-    let golden = golden();
+    let golden = common::golden("fixtures/rouge");
     let multi = &golden["multi_sentence"];
     let cases = multi["cases"].as_array().unwrap();
     assert!(cases.len() >= 80);
@@ -166,7 +148,7 @@ fn multi_sentence_cases_match_rouge_score() {
 
 #[test]
 fn tokenizer_matches_rouge_score() {
-    let golden = golden();
+    let golden = common::golden("fixtures/rouge");
     let cases = golden["tokenizer"].as_array().unwrap();
     assert!(cases.len() >= 40);
     for case in cases {
@@ -189,7 +171,7 @@ fn tokenizer_matches_rouge_score() {
 /// character, or a text with one of them would tokenise differently.
 #[test]
 fn lowercasing_makes_ascii_of_the_same_characters_as_python() {
-    let golden = golden();
+    let golden = common::golden("fixtures/rouge");
     let python: Vec<(String, String)> = golden["lowercase_to_ascii"]
         .as_array()
         .unwrap()
@@ -218,8 +200,9 @@ fn lowercasing_makes_ascii_of_the_same_characters_as_python() {
 
 #[test]
 fn porter_stems_match_nltk() {
-    let golden = golden();
-    let text = std::fs::read_to_string(fixtures().join("porter-stems.tsv")).unwrap();
+    let golden = common::golden("fixtures/rouge");
+    let text = std::fs::read_to_string(common::fixtures("fixtures/rouge").join("porter-stems.tsv"))
+        .unwrap();
     let mut checked = 0;
     let mut wrong = Vec::new();
     for line in text.lines() {
@@ -241,8 +224,8 @@ fn porter_stems_match_nltk() {
 
 #[test]
 fn batch_by_batch_accumulation_equals_one_shot() {
-    let hyps = read_lines("bible-en-heavy.hyp.txt");
-    let refs = read_lines("bible-en.ref.txt");
+    let hyps = common::read_lines("fixtures/rouge", "bible-en-heavy.hyp.txt");
+    let refs = common::read_lines("fixtures/rouge", "bible-en.ref.txt");
     for use_stemmer in [false, true] {
         let mut merged = RougeStats::new(use_stemmer);
         let mut running = RougeStats::new(use_stemmer);

@@ -513,6 +513,17 @@ mod tests {
 
     const EXCERPT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/debian");
 
+    fn assert_no_source_package_in_two_splits(splits: &DebianSplits) {
+        let sets: Vec<HashSet<&String>> =
+            splits.sources.iter().map(|s| s.iter().collect()).collect();
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            assert!(
+                sets[a].is_disjoint(&sets[b]),
+                "a source package leaks across splits"
+            );
+        }
+    }
+
     fn excerpt() -> (Vec<DescriptionRecord>, HashMap<String, String>) {
         let dir = Path::new(EXCERPT_DIR);
         let files = IndexFiles::find(dir).unwrap();
@@ -589,15 +600,7 @@ mod tests {
         assert!(all
             .iter()
             .all(|p| p.source.split_whitespace().count() >= MIN_WORDS));
-        // No source package in two splits.
-        let sets: Vec<HashSet<&String>> =
-            splits.sources.iter().map(|s| s.iter().collect()).collect();
-        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
-            assert!(
-                sets[a].is_disjoint(&sets[b]),
-                "a source package leaks across splits"
-            );
-        }
+        assert_no_source_package_in_two_splits(&splits);
         // Deterministic: the same input gives the same splits.
         let again = split_records(&records, &sources);
         assert_eq!(again.train, splits.train);
@@ -705,11 +708,7 @@ mod tests {
         assert!((45_000..60_000).contains(&splits.train.len()));
         assert!((800..1_500).contains(&splits.valid.len()));
         assert!((800..1_500).contains(&splits.test.len()));
-        let sets: Vec<HashSet<&String>> =
-            splits.sources.iter().map(|s| s.iter().collect()).collect();
-        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
-            assert!(sets[a].is_disjoint(&sets[b]), "a source package leaks across splits");
-        }
+        assert_no_source_package_in_two_splits(&splits);
     }
 
     #[test]
