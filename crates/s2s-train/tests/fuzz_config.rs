@@ -32,6 +32,8 @@ const KEYS: &[&str] = &[
     "data.max_target_len",
     "data.max_train_pairs",
     "data.length_policy",
+    "data.length_policy.source",
+    "data.task",
     "data.tokenizer.vocab_size",
     "data.tokenizer.min_frequency",
     "training.epochs",
@@ -48,6 +50,8 @@ const KEYS: &[&str] = &[
     "training.unfreeze_encoder_after",
     "training.encoder_lr_scale",
     "training.backend",
+    "training.valid_metrics",
+    "training.metric_pairs",
     "generation.num_beams",
     "generation.temperature",
     "generation.top_p",
@@ -77,6 +81,10 @@ const VALUES: &[&str] = &[
     "[]",
     "{}",
     "\"ndarray\"",
+    "\"summarization\"",
+    "[\"rouge\", \"bleu\"]",
+    "[\"rouge\", \"rouge\"]",
+    "{ source = \"truncate\" }",
 ];
 
 /// Sets `key` (dotted) to `value` by appending a table header and the key: TOML refuses a
