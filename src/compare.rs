@@ -197,6 +197,7 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
         runs.iter().map(|r| (r.label.clone(), f(r))).collect()
     };
     let mut names: Vec<&str> = runs.iter().filter_map(|r| r.score_name).collect();
+    names.sort_unstable();
     names.dedup();
     let score = match names.as_slice() {
         [one] => (*one).to_string(),

@@ -163,8 +163,9 @@ enum Command {
         #[command(flatten)]
         backends: bench_backends::BackendBench,
     },
-    /// Loss, perplexity and BLEU curves of several runs side by side (different backends or
-    /// configs): compare.svg, compare.png and compare.md in --out, the table on stdout.
+    /// Loss, perplexity and validation BLEU (or ROUGE-L) curves of several runs side by side
+    /// (different backends or configs): compare.svg, compare.png and compare.md in --out, the
+    /// table on stdout.
     Compare {
         /// Run directories written by `s2s train`.
         #[arg(required = true)]

@@ -61,19 +61,24 @@ impl From<LengthPolicy> for SidePolicies {
 )]
 enum SidePoliciesRepr {
     Both(LengthPolicy),
-    Sides {
-        #[serde(default)]
-        source: LengthPolicy,
-        #[serde(default)]
-        target: LengthPolicy,
-    },
+    Sides(SidesTable),
+}
+
+/// The table form; a misspelt side is refused, not read as `filter`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SidesTable {
+    #[serde(default)]
+    source: LengthPolicy,
+    #[serde(default)]
+    target: LengthPolicy,
 }
 
 impl From<SidePoliciesRepr> for SidePolicies {
     fn from(repr: SidePoliciesRepr) -> Self {
         match repr {
             SidePoliciesRepr::Both(policy) => Self::both(policy),
-            SidePoliciesRepr::Sides { source, target } => Self { source, target },
+            SidePoliciesRepr::Sides(SidesTable { source, target }) => Self { source, target },
         }
     }
 }
@@ -382,5 +387,7 @@ mod tests {
             err.contains("\"filter\", \"truncate\", or a table"),
             "{err}"
         );
+        let typo = r#"{"max_source_len": 8, "max_target_len": 9, "policy": {"sorce": "truncate"}}"#;
+        assert!(serde_json::from_str::<LengthLimits>(typo).is_err());
     }
 }

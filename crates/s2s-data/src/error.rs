@@ -141,6 +141,14 @@ pub enum DataError {
     #[error("apt failed with {status}: {stderr_tail} (check the network or S2S_DEBIAN_MIRROR)")]
     AptFailed { status: String, stderr_tail: String },
 
+    /// An index file whose text is not UTF-8.
+    #[error("{path} is not UTF-8 text, so it is not an apt index s2s can read")]
+    IndexNotUtf8 { path: PathBuf },
+
+    /// `apt-helper cat-file` could not decompress an index.
+    #[error("apt-helper could not decompress {path}: {stderr_tail}")]
+    Decompress { path: PathBuf, stderr_tail: String },
+
     /// An apt lists directory without the index a corpus needs.
     #[error(
         "{dir} has no {missing}: it comes from `apt-get -o Acquire::Languages=en update` with a \

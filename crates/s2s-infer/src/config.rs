@@ -103,7 +103,7 @@ pub enum Task {
 impl Task {
     /// The keys this task sets when the config leaves them out, as dotted TOML keys and
     /// values (translation's are the struct defaults, so its list is empty). A `[generation]`
-    /// that sets `do_sample` keeps greedy/sampling: `num_beams` is then not filled in.
+    /// with `do_sample = true` keeps sampling: `num_beams` is then not filled in.
     ///
     /// Summarization, for inputs of a few hundred tokens and one-sentence summaries (like
     /// Debian's synopses): `max_source_len = 512`, `max_target_len = 64`, `length_policy =
@@ -147,7 +147,8 @@ impl Task {
         let sampling = config
             .get("generation")
             .and_then(|g| g.get("do_sample"))
-            .is_some();
+            .and_then(toml::Value::as_bool)
+            == Some(true);
         for (key, value) in self.defaults() {
             if sampling && key == "generation.num_beams" {
                 continue;
@@ -841,6 +842,11 @@ mod tests {
         assert_eq!(c.training.valid_metrics, vec![Metric::Rouge, Metric::Bleu]);
         assert_eq!(c.generation.num_beams, 1);
         assert!(c.generation.do_sample);
+        let c = ExperimentConfig::from_toml(&format!(
+            "{summarization}[generation]\ndo_sample = false\n"
+        ))
+        .unwrap();
+        assert_eq!(c.generation.num_beams, 4);
 
         // Errors still name their line, and unknown tasks and metrics are refused by name.
         let err = ExperimentConfig::from_toml("[data]\ntask = \"qa\"\n").unwrap_err();

@@ -109,7 +109,14 @@ fn check(text: &str) -> Result<(), TestCaseError> {
                 prop_assert!(!e.to_string().is_empty());
             } else {
                 let _ = config.generation_config();
-                let _ = config.to_toml();
+                // A valid config is written into its run and read back on resume: the
+                // resolved form must read back as the same config.
+                let written = config
+                    .to_toml()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let read = ExperimentConfig::from_toml(&written)
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+                prop_assert_eq!(read, config);
             }
         }
         Err(e) => prop_assert!(!e.to_string().is_empty()),

@@ -79,11 +79,27 @@ pub fn prepare_debian_descriptions(
         tracing::debug!(dir = %corpus_dir.display(), "corpus debian-descriptions already prepared");
         return Ok(manifest);
     }
-    let lists = match lists {
-        Some(dir) => dir.to_path_buf(),
-        None => apt_update(&data_dir.join("downloads").join("debian-apt"))?,
+    let (lists, fetched) = match lists {
+        Some(dir) => (dir.to_path_buf(), false),
+        None => (
+            apt_update(&data_dir.join("downloads").join("debian-apt"))?,
+            true,
+        ),
     };
     let files = IndexFiles::find(&lists)?;
+    // Lists fetched elsewhere name their archive only in their file names
+    // (`deb.debian.org_debian_dists_…`: apt's URI with `/` as `_`).
+    let archive = if fetched {
+        mirror()
+    } else {
+        let name = file_name(&files.translations);
+        let host_path = name.split_once("_dists_").map_or("", |(prefix, _)| prefix);
+        format!(
+            "{} (from the lists in {})",
+            host_path.replace('_', "/"),
+            lists.display()
+        )
+    };
     let translations = read_index(&files.translations)?;
     let packages = match &files.packages {
         Some(path) => read_index(path)?,
@@ -98,10 +114,16 @@ pub fn prepare_debian_descriptions(
         None => String::new(),
     };
     let sources = source_packages(&packages);
+    if sources.is_empty() {
+        tracing::warn!(
+            "no binary → source package map from the Packages index; splitting by binary \
+             package name, so a package family may straddle splits"
+        );
+    }
     let records = parse_translations(&translations);
     let splits = split_records(&records, &sources);
     let source = CorpusSource::Apt(AptSource {
-        archive: mirror(),
+        archive,
         suite: SUITE.to_owned(),
         component: COMPONENT.to_owned(),
         release_version: release_field(&release, "Version"),
@@ -169,8 +191,23 @@ fn apt_update(root: &Path) -> Result<PathBuf, DataError> {
     }
     let lists = root.join("lists");
     let cache = root.join("cache");
+    let empty = root.join("empty.d");
     create_dir_all(&lists.join("partial"))?;
     create_dir_all(&cache)?;
+    create_dir_all(&empty)?;
+    // apt reads $APT_CONFIG before its parts directory; pointing the parts (and the sources
+    // parts) at an empty directory keeps the system's apt.conf.d out: none of its update
+    // hooks run, and a proxy comes from http_proxy.
+    let config = root.join("apt.conf");
+    write_atomic(
+        &config,
+        format!(
+            "Dir::Etc::Parts \"{}\";\nDir::Etc::SourceParts \"{}\";\n",
+            empty.display(),
+            empty.display()
+        )
+        .as_bytes(),
+    )?;
     let sources = root.join("sources.list");
     write_atomic(
         &sources,
@@ -183,7 +220,6 @@ fn apt_update(root: &Path) -> Result<PathBuf, DataError> {
     let option = |key: &str, value: &Path| format!("{key}={}", value.display());
     let args = [
         option("Dir::Etc::SourceList", &sources),
-        "Dir::Etc::SourceParts=/nonexistent".to_owned(),
         option("Dir::State::Lists", &lists),
         option("Dir::Cache", &cache),
         "Acquire::Languages=en".to_owned(),
@@ -194,6 +230,7 @@ fn apt_update(root: &Path) -> Result<PathBuf, DataError> {
     ];
     tracing::info!(lists = %lists.display(), "fetching Debian's package indexes with apt-get update");
     let mut command = Command::new(APT_GET);
+    command.env("APT_CONFIG", &config);
     for arg in &args {
         command.arg("-o").arg(arg);
     }
@@ -269,9 +306,15 @@ impl IndexFiles {
                 missing: format!("{SUITE} {COMPONENT} Translation-en"),
             }
         })?;
+        // `main_binary-<arch>_Packages[.ext]`, not apt's pdiff `…_Packages.diff_Index`.
         let packages = names.iter().find(|name| {
             name.split_once(&dists).is_some_and(|(_, rest)| {
-                rest.starts_with(&format!("{COMPONENT}_binary-")) && rest.contains("_Packages")
+                rest.strip_prefix(&format!("{COMPONENT}_binary-"))
+                    .and_then(|rest| rest.split_once("_Packages"))
+                    .is_some_and(|(arch, ext)| {
+                        !arch.contains('_')
+                            && (ext.is_empty() || (ext.starts_with('.') && !ext.contains('_')))
+                    })
             })
         });
         if packages.is_none() {
@@ -314,8 +357,8 @@ fn read_index(path: &Path) -> Result<String, DataError> {
                 },
             })?;
         if !output.status.success() {
-            return Err(DataError::AptFailed {
-                status: output.status.to_string(),
+            return Err(DataError::Decompress {
+                path: path.to_path_buf(),
                 stderr_tail: String::from_utf8_lossy(&output.stderr)
                     .trim()
                     .chars()
@@ -331,9 +374,8 @@ fn read_index(path: &Path) -> Result<String, DataError> {
             source,
         })?
     };
-    String::from_utf8(bytes).map_err(|_| DataError::AptLists {
-        dir: path.to_path_buf(),
-        missing: "valid UTF-8".to_owned(),
+    String::from_utf8(bytes).map_err(|_| DataError::IndexNotUtf8 {
+        path: path.to_path_buf(),
     })
 }
 
@@ -611,19 +653,18 @@ mod tests {
     #[test]
     fn split_is_a_fixed_function_of_the_source_name() {
         // Pinned so that a change of hash or bucket rule is a visible decision.
-        let names = [
-            "0ad",
-            "linux",
-            "python3.11",
-            "gcc-12",
-            "firefox-esr",
-            "coreutils",
+        // (make_excerpt.py computes the same rule in Python.)
+        let pinned = [
+            ("0ad", Split::Train),
+            ("linux", Split::Train),
+            ("a56", Split::Test),
+            ("aioftp", Split::Test),
+            ("adv-17v35x", Split::Valid),
+            ("aisleriot", Split::Valid),
         ];
-        let splits: Vec<Split> = names.iter().map(|n| split_of(n)).collect();
-        assert_eq!(
-            splits,
-            names.iter().map(|n| split_of(n)).collect::<Vec<_>>()
-        );
+        for (name, split) in pinned {
+            assert_eq!(split_of(name), split, "{name}");
+        }
         let share = |split: Split| {
             (0..10_000)
                 .filter(|i| split_of(&format!("package-{i}")) == split)
@@ -648,6 +689,7 @@ mod tests {
         for name in [
             "deb.debian.org_debian_dists_bookworm-updates_main_i18n_Translation-en.lz4",
             "deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en.lz4",
+            "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.diff_Index",
             "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4",
             "deb.debian.org_debian_dists_bookworm_InRelease",
         ] {
@@ -658,7 +700,11 @@ mod tests {
             file_name(&files.translations),
             "deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en.lz4"
         );
-        assert!(files.packages.is_some() && files.release.is_some());
+        assert_eq!(
+            file_name(files.packages.as_ref().unwrap()),
+            "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
+        );
+        assert!(files.release.is_some());
         let empty = tempfile::tempdir().unwrap();
         let err = IndexFiles::find(empty.path()).unwrap_err().to_string();
         assert!(err.contains("Translation-en"), "{err}");
@@ -687,6 +733,10 @@ mod tests {
             panic!("debian-descriptions was not made from an apt index")
         };
         let lists = data_dir.join("downloads/debian-apt/lists");
+        if !lists.is_dir() {
+            eprintln!("note: the corpus was prepared from lists elsewhere (--apt-lists); SKIPPED");
+            return;
+        }
         let files = IndexFiles::find(&lists).unwrap();
         let translations = read_index(&files.translations).unwrap();
         if sha256_bytes(translations.as_bytes()) != source.index_sha256 {
