@@ -44,6 +44,15 @@ else
   echo "note: the tests that need the prepared corpus and BERT are ignored (see the summary);" \
     "run \`s2s data prepare bible-en-fr\` and \`s2s data prepare minilm-l6\` to run them" >&2
 fi
+# The debian-descriptions check rebuilds the corpus from the apt lists it was prepared from: it
+# runs with the other data tests when those lists are here, or always under S2S_REQUIRE_CORPUS.
+if [ ${#harness[@]} -gt 0 ] && [ -z "${S2S_REQUIRE_CORPUS:-}" ] \
+  && { [ ! -f "$data_dir/debian-descriptions/manifest.json" ] \
+    || [ ! -d "$data_dir/downloads/debian-apt/lists" ]; }; then
+  harness+=(--skip prepared_corpus_is_reproduced_from_its_lists)
+  echo "note: the debian-descriptions corpus test is skipped; run" \
+    "\`s2s data prepare debian-descriptions\` to run it" >&2
+fi
 # The harness arguments go after a `--`: the caller's, or one added here.
 if [ ${#harness[@]} -gt 0 ]; then
   case " $* " in

@@ -712,37 +712,39 @@ mod tests {
 
     /// The real corpus, when prepared: its splits are exactly what the cleaning and splitting
     /// rules make of the lists it was prepared from, and no source package is in two splits.
-    /// Skipped with a note when it is not prepared, unless `S2S_REQUIRE_CORPUS` is set (CI).
+    /// Needs the corpus prepared by apt here (its lists in `<data dir>/downloads/debian-apt`);
+    /// scripts/test.sh runs it only then, or always under `S2S_REQUIRE_CORPUS` (CI).
     #[test]
     #[ignore = "needs the prepared corpus: s2s data prepare debian-descriptions (scripts/test.sh then runs it)"]
     fn prepared_corpus_is_reproduced_from_its_lists() {
         let data_dir = crate::corpus::data_dir();
         let corpus_dir = data_dir.join(DEBIAN_DESCRIPTIONS);
-        if !corpus_dir.join(crate::corpus::MANIFEST_FILE).is_file() {
-            assert!(
-                std::env::var_os("S2S_REQUIRE_CORPUS").is_none(),
-                "{} holds no prepared corpus: run `s2s data prepare debian-descriptions`",
-                corpus_dir.display()
-            );
-            eprintln!("note: debian-descriptions is not prepared; SKIPPED");
-            return;
-        }
+        assert!(
+            corpus_dir.join(crate::corpus::MANIFEST_FILE).is_file(),
+            "{} holds no prepared corpus: run `s2s data prepare debian-descriptions`",
+            corpus_dir.display()
+        );
         let manifest = Manifest::load(&corpus_dir).unwrap();
         assert!(manifest.files_match(&corpus_dir).unwrap());
         let CorpusSource::Apt(source) = &manifest.source else {
             panic!("debian-descriptions was not made from an apt index")
         };
         let lists = data_dir.join("downloads/debian-apt/lists");
-        if !lists.is_dir() {
-            eprintln!("note: the corpus was prepared from lists elsewhere (--apt-lists); SKIPPED");
-            return;
-        }
+        assert!(
+            lists.is_dir(),
+            "{} is missing: the corpus was prepared from lists elsewhere (--apt-lists)",
+            lists.display()
+        );
         let files = IndexFiles::find(&lists).unwrap();
         let translations = read_index(&files.translations).unwrap();
-        if sha256_bytes(translations.as_bytes()) != source.index_sha256 {
-            eprintln!("note: the apt lists moved on since the corpus was prepared; SKIPPED");
-            return;
-        }
+        assert_eq!(
+            sha256_bytes(translations.as_bytes()),
+            source.index_sha256,
+            "the apt lists in {} moved on since the corpus was prepared; delete {} and prepare \
+             it again",
+            lists.display(),
+            corpus_dir.display()
+        );
         let packages = read_index(files.packages.as_ref().unwrap()).unwrap();
         let records = parse_translations(&translations);
         let splits = split_records(&records, &source_packages(&packages));
