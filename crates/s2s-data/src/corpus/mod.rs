@@ -49,6 +49,12 @@ pub fn ensure_corpus(name: &str, data_dir: &Path) -> Result<PathBuf, DataError> 
     Ok(data_dir.join(name))
 }
 
+/// `text` with every run of white space (line breaks and tabs included) made one space, and
+/// none at either end: how every corpus writes a sentence into its TSV.
+pub(crate) fn normalize_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn check_known(name: &str) -> Result<(), DataError> {
     if KNOWN_CORPORA.contains(&name) {
         Ok(())
