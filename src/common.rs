@@ -58,10 +58,16 @@ pub fn init_logging(log_file: Option<&Path>, stderr: bool) -> anyhow::Result<()>
 
 /// An experiment config file, parsed and checked; errors name the file.
 pub fn read_config(path: &Path) -> anyhow::Result<ExperimentConfig> {
+    read_config_with(path, &[])
+}
+
+/// [`read_config`] with `--set key=value` overrides applied
+/// ([`ExperimentConfig::from_toml_with`]).
+pub fn read_config_with(path: &Path, overrides: &[String]) -> anyhow::Result<ExperimentConfig> {
     let text = s2s_data::read_text(path)
         .with_context(|| format!("cannot read the config {}", path.display()))?;
-    let config =
-        ExperimentConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    let config = ExperimentConfig::from_toml_with(&text, overrides)
+        .with_context(|| format!("in {}", path.display()))?;
     config
         .validate()
         .with_context(|| format!("in {}", path.display()))?;

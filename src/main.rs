@@ -50,6 +50,11 @@ enum Command {
     Train {
         /// Experiment config, e.g. configs/quickstart.toml.
         config: PathBuf,
+        /// Override a config key: `--set training.epochs=5 --set model.dropout=0.2` (dotted
+        /// key, TOML value; a bare word is a string). Checked like the file and recorded in
+        /// the run's config.toml. Repeatable; a resume must repeat the same overrides.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
         /// Backend to train on; overrides `training.backend` in the config.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
@@ -242,10 +247,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train {
             config,
+            overrides,
             backend,
             resume,
             no_tui,
-        } => train::train(&config, backend, resume, no_tui),
+        } => train::train(train::TrainArgs {
+            config_path: &config,
+            overrides: &overrides,
+            backend,
+            resume,
+            no_tui,
+        }),
         Command::Generate {
             run,
             input,

@@ -9,7 +9,7 @@ use s2s_infer::{ExperimentConfig, RunDir, TrainReport};
 use s2s_train::TrainOptions;
 
 use crate::backend::{self, dispatch, BackendKind, BackendTask};
-use crate::common::{file_stem, init_logging, read_config, run_backend};
+use crate::common::{file_stem, init_logging, read_config_with, run_backend};
 
 struct TrainTask<'a> {
     config: &'a ExperimentConfig,
@@ -31,15 +31,28 @@ impl BackendTask for TrainTask<'_> {
     }
 }
 
-/// Trains the config at `config_path` on `backend` (default: its `training.backend`), which
-/// the run's `config.toml` records.
-pub fn train(
-    config_path: &Path,
-    backend: Option<BackendKind>,
-    resume: bool,
-    no_tui: bool,
-) -> anyhow::Result<()> {
-    let mut config = read_config(config_path)?;
+/// How `s2s train` was asked to run.
+#[derive(Debug)]
+pub struct TrainArgs<'a> {
+    pub config_path: &'a Path,
+    /// `--set key=value`, applied in order.
+    pub overrides: &'a [String],
+    pub backend: Option<BackendKind>,
+    pub resume: bool,
+    pub no_tui: bool,
+}
+
+/// Trains the config at `config_path`, with its `--set` overrides, on `backend` (default: its
+/// `training.backend`); the run's `config.toml` records the result.
+pub fn train(args: TrainArgs<'_>) -> anyhow::Result<()> {
+    let TrainArgs {
+        config_path,
+        overrides,
+        backend,
+        resume,
+        no_tui,
+    } = args;
+    let mut config = read_config_with(config_path, overrides)?;
     let kind = run_backend(backend, &config)?;
     backend::set_threads(config.training.threads)?;
     config.training.backend = kind;
@@ -66,8 +79,12 @@ pub fn train(
     )
     .map_err(|e| match e.downcast_ref::<s2s_train::TrainError>() {
         Some(s2s_train::TrainError::Interrupted { .. }) => anyhow::anyhow!(
-            "{e}: s2s train {}{} --resume",
+            "{e}: s2s train {}{}{} --resume",
             config_path.display(),
+            overrides
+                .iter()
+                .map(|o| format!(" --set '{o}'"))
+                .collect::<String>(),
             backend
                 .map(|k| format!(" --backend {k}"))
                 .unwrap_or_default()

@@ -11,6 +11,7 @@ use s2s_generate::{GenerationConfig, GenerationSettings};
 use s2s_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::recipe::{EarlyStopping, GradClip, LrSchedule, OptimizerKind};
 use crate::{BackendKind, InferError};
 
 /// A whole experiment as written in `configs/*.toml`.
@@ -261,10 +262,27 @@ pub struct TrainingConfig {
     /// Length bucketing: this many batches are sorted by length together, so each batch holds
     /// pairs of similar length and little padding; 0 gives plain random batches. Default: 32.
     pub bucket_pool: usize,
+    /// Token-based batches (fairseq's `--max-tokens`): each batch holds as many pairs as fit
+    /// in this many tokens, padding included (`pairs × longest side`), drawn from the same
+    /// length buckets; `batch_size` then only sets the validation batches. 0: `batch_size`
+    /// pairs per batch. Default: 0.
+    pub max_tokens: usize,
+    /// `adam` or `adamw` ([`OptimizerKind`]). Default: `adam`.
+    pub optimizer: OptimizerKind,
+    /// Weight decay: an L2 term with `adam`, decoupled decay with `adamw`. Default: 0.
+    pub weight_decay: f64,
+    /// `noam`, `inverse_sqrt`, `linear` or `cosine` ([`LrSchedule`], counted in batches).
+    /// Default: `noam`.
+    pub lr_schedule: LrSchedule,
     /// Noam factor: `lr = factor · d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)`
-    /// (Vaswani et al., 2017, §5.3). Default: 1.0.
+    /// (Vaswani et al., 2017, §5.3); `noam` only. Default: 1.0.
     pub lr_factor: f64,
-    /// Noam warm-up steps. Default: 4000.
+    /// The peak learning rate of `inverse_sqrt`, `linear` and `cosine` (reached at the end of
+    /// the warm-up). Default: 5e-4 (fairseq's Transformer recipe).
+    pub lr: f64,
+    /// The learning rate `linear` and `cosine` end at. Default: 0.
+    pub min_lr: f64,
+    /// Warm-up steps (batches) of every schedule. Default: 4000.
     pub warmup_steps: usize,
     /// Adam β1. Default: 0.9.
     pub adam_beta1: f32,
@@ -272,17 +290,27 @@ pub struct TrainingConfig {
     pub adam_beta2: f32,
     /// Adam ε. Default: 1e-9.
     pub adam_epsilon: f32,
-    /// Clip each parameter's gradient to this L2 norm (burn clips tensor by tensor, not by the
-    /// global norm); 0 disables. Default: 1.0.
-    pub grad_clip_norm: f32,
+    /// Gradient clipping, `{ norm = 1.0, kind = "global" | "per_tensor" }` ([`GradClip`]); a
+    /// norm of 0 disables it. `grad_clip_norm = x` (its name before) reads as
+    /// `{ norm = x, kind = "per_tensor" }`. Default: `{ norm = 1.0, kind = "per_tensor" }`.
+    #[serde(alias = "grad_clip_norm")]
+    pub grad_clip: GradClip,
     /// Label smoothing ε. Default: 0.1.
     pub label_smoothing: f64,
     /// Accumulate gradients over this many batches. Default: 1.
     pub grad_accumulation: usize,
     /// Seed for initialisation, dropout and shuffling. Default: 42.
     pub seed: u64,
-    /// End-of-epoch checkpoints kept besides the best one. Default: 2.
+    /// End-of-epoch checkpoints kept besides the best one (at least `average_last`).
+    /// Default: 2.
     pub keep_checkpoints: usize,
+    /// Stop when a validation number stops improving ([`EarlyStopping`]); the best epoch's
+    /// weights become `model.mpk`. Default: none (every epoch runs).
+    pub early_stopping: Option<EarlyStopping>,
+    /// At the end, `model.mpk` is the element-wise mean of the last N epoch checkpoints'
+    /// weights (Vaswani et al., 2017, averaged the last 5 or 20; `s2s average` does the same
+    /// for a finished run). 0 or 1: the last epoch's weights. Default: 0.
+    pub average_last: usize,
     /// Also write a checkpoint every N training batches (only the newest is kept), so that a
     /// run killed mid-epoch loses at most N batches; 0: only at the end of each epoch (and when
     /// training is stopped with Ctrl-C). Default: 0.
@@ -339,16 +367,24 @@ impl Default for TrainingConfig {
             epochs: 10,
             batch_size: 64,
             bucket_pool: 32,
+            max_tokens: 0,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            lr_schedule: LrSchedule::Noam,
             lr_factor: 1.0,
+            lr: 5e-4,
+            min_lr: 0.0,
             warmup_steps: 4000,
             adam_beta1: 0.9,
             adam_beta2: 0.98,
             adam_epsilon: 1e-9,
-            grad_clip_norm: 1.0,
+            grad_clip: GradClip::default(),
             label_smoothing: 0.1,
             grad_accumulation: 1,
             seed: 42,
             keep_checkpoints: 2,
+            early_stopping: None,
+            average_last: 0,
             checkpoint_every_steps: 0,
             samples: 3,
             metric_pairs: 200,
@@ -371,17 +407,40 @@ impl ExperimentConfig {
     /// # Errors
     /// [`InferError::Config`] naming the key or value and its line.
     pub fn from_toml(text: &str) -> Result<Self, InferError> {
+        Self::from_toml_with(text, &[])
+    }
+
+    /// [`Self::from_toml`], then each `key=value` of `overrides` in turn (`s2s train --set`):
+    /// `key` is a dotted path (`training.epochs`, `model.dropout`), `value` a TOML value
+    /// (`5`, `0.2`, `true`, `"text"`, `[1, 2]`, `{ norm = 1.0 }`) or, when it is not one, a
+    /// string. Each override is checked like the file (types, unknown keys) before the next;
+    /// task defaults fill in what neither sets. [`Self::to_toml`] then records the result.
+    ///
+    /// # Errors
+    /// [`InferError::Config`] naming the line of the file, or the override, that is wrong.
+    pub fn from_toml_with(text: &str, overrides: &[String]) -> Result<Self, InferError> {
         let text = s2s_data::strip_bom(text);
         let parse_error = |e: toml::de::Error| {
             invalid(e.message().trim_end().to_string() + &location(text, e.span()))
         };
         // Parsed as written first, so that every error names its line.
         let config: Self = toml::from_str(text).map_err(parse_error)?;
-        let task = config.data.task;
-        if task.defaults().is_empty() {
+        if overrides.is_empty() && config.data.task.defaults().is_empty() {
             return Ok(config);
         }
         let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let mut config = config;
+        for assignment in overrides {
+            let refused =
+                |why: String| invalid(format!("--set {assignment}: {}", why.trim_end()));
+            let (key, value) = parse_override(assignment).map_err(refused)?;
+            set_dotted(&mut table, &key, value).map_err(refused)?;
+            config = table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| refused(e.message().to_string()))?;
+        }
+        let task = config.data.task;
         task.fill_defaults(&mut table);
         table
             .try_into()
@@ -404,6 +463,8 @@ impl ExperimentConfig {
         "run_dir",
         "training.epochs",
         "training.keep_checkpoints",
+        "training.early_stopping",
+        "training.average_last",
         "training.checkpoint_every_steps",
         "training.samples",
         "training.metric_pairs",
@@ -542,6 +603,62 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// `[training]`'s optimizer, schedule, early stopping and averaging.
+    fn validate_recipe(&self) -> Result<(), InferError> {
+        let t = &self.training;
+        if t.lr_schedule != LrSchedule::Noam && t.lr <= 0.0 {
+            return Err(invalid(format!(
+                "training.lr must be greater than 0 with lr_schedule = \"{}\"",
+                t.lr_schedule.name()
+            )));
+        }
+        if t.min_lr < 0.0 || (t.lr_schedule != LrSchedule::Noam && t.min_lr > t.lr) {
+            return Err(invalid(format!(
+                "training.min_lr must be between 0 and training.lr ({}), got {}",
+                t.lr, t.min_lr
+            )));
+        }
+        if t.weight_decay < 0.0 {
+            return Err(invalid("training.weight_decay must be 0 (off) or positive"));
+        }
+        if let Some(stop) = &t.early_stopping {
+            if stop.patience == 0 {
+                return Err(invalid(
+                    "training.early_stopping.patience must be at least 1 (epochs without \
+                     improvement)",
+                ));
+            }
+            if stop.min_delta < 0.0 {
+                return Err(invalid(
+                    "training.early_stopping.min_delta must be 0 or positive",
+                ));
+            }
+            if let Some(metric) = stop.metric.needs() {
+                if t.metric_pairs == 0 || !t.valid_metrics.contains(&metric) {
+                    return Err(invalid(format!(
+                        "training.early_stopping.metric = \"{}\" needs \"{metric}\" in \
+                         training.valid_metrics and training.metric_pairs > 0",
+                        stop.metric
+                    )));
+                }
+            }
+        }
+        if t.average_last > t.keep_checkpoints {
+            return Err(invalid(format!(
+                "training.average_last ({}) needs training.keep_checkpoints of at least as \
+                 many, got {}",
+                t.average_last, t.keep_checkpoints
+            )));
+        }
+        if t.average_last > t.epochs {
+            return Err(invalid(format!(
+                "training.average_last ({}) is more than training.epochs ({})",
+                t.average_last, t.epochs
+            )));
+        }
+        Ok(())
+    }
+
     /// `[training]`.
     fn validate_training(&self) -> Result<(), InferError> {
         let t = &self.training;
@@ -551,12 +668,19 @@ impl ExperimentConfig {
             ));
         }
         // NaN and ±inf pass every range check below, so they are refused first, by name.
-        let finite: [(&str, f64); 7] = [
+        let finite: [(&str, f64); 11] = [
             ("lr_factor", t.lr_factor),
+            ("lr", t.lr),
+            ("min_lr", t.min_lr),
+            ("weight_decay", t.weight_decay),
             ("adam_beta1", t.adam_beta1.into()),
             ("adam_beta2", t.adam_beta2.into()),
             ("adam_epsilon", t.adam_epsilon.into()),
-            ("grad_clip_norm", t.grad_clip_norm.into()),
+            ("grad_clip.norm", t.grad_clip.norm.into()),
+            (
+                "early_stopping.min_delta",
+                t.early_stopping.map_or(0.0, |e| e.min_delta),
+            ),
             ("label_smoothing", t.label_smoothing),
             ("encoder_lr_scale", t.encoder_lr_scale),
         ];
@@ -581,11 +705,12 @@ impl ExperimentConfig {
                 "training.adam_beta1/beta2 must be in [0, 1) and adam_epsilon > 0",
             ));
         }
-        if t.grad_clip_norm < 0.0 {
+        if t.grad_clip.norm < 0.0 {
             return Err(invalid(
-                "training.grad_clip_norm must be 0 (off) or positive",
+                "training.grad_clip.norm must be 0 (off) or positive",
             ));
         }
+        self.validate_recipe()?;
         match t.unfreeze_encoder_after {
             Some(_) if !t.freeze_encoder => {
                 return Err(invalid(
@@ -627,6 +752,41 @@ impl ExperimentConfig {
         }
         Ok(())
     }
+}
+
+/// Splits `key=value` into the dotted key's parts and the TOML value (a bare word is a
+/// string).
+fn parse_override(assignment: &str) -> Result<(Vec<String>, toml::Value), String> {
+    let Some((key, raw)) = assignment.split_once('=') else {
+        return Err("expected key=value, e.g. training.epochs=5".into());
+    };
+    let parts: Vec<String> = key.trim().split('.').map(|p| p.trim().to_string()).collect();
+    if parts.iter().any(String::is_empty) {
+        return Err(format!("`{key}` is not a dotted key like training.epochs"));
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    Ok((parts, value))
+}
+
+/// Sets `table[parts[0]][parts[1]]… = value`, creating the tables on the way.
+fn set_dotted(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, path) = parts.split_last().ok_or("an empty key")?;
+    let mut current = table;
+    for (depth, part) in path.iter().enumerate() {
+        let entry = current
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(format!("`{}` is a value, not a section", parts[..=depth].join("."))),
+        };
+    }
+    current.insert(last.clone(), value);
+    Ok(())
 }
 
 /// Resolves generation `settings` (the config's, or the config's overridden by command-line

@@ -11,6 +11,7 @@ pub mod attention;
 pub mod backend;
 pub mod config;
 pub mod model;
+pub mod recipe;
 pub mod recorder;
 pub mod report;
 pub mod run_dir;
@@ -22,6 +23,7 @@ pub use backend::BackendKind;
 pub use config::{
     resolve_generation, DataConfig, ExperimentConfig, Task, TokenizerConfig, TrainingConfig,
 };
+pub use recipe::{ClipKind, EarlyStopping, GradClip, LrSchedule, OptimizerKind, StopMetric};
 pub use model::{init_model, load_model_file, save_model, RunRecorder};
 pub use recorder::{without_panic, AtomicRecorder};
 pub use report::{Sample, TrainReport};

@@ -514,7 +514,7 @@ pub fn reference_input<B: Backend>(
             lr_factor: t.lr_factor,
             warmup_steps: t.warmup_steps,
             label_smoothing: t.label_smoothing,
-            grad_clip_norm: t.grad_clip_norm,
+            grad_clip_norm: t.grad_clip.norm,
             adam_beta1: t.adam_beta1,
             adam_beta2: t.adam_beta2,
             adam_epsilon: t.adam_epsilon,

@@ -141,7 +141,7 @@ pub(crate) fn optimizer_and_schedule<B: AutodiffBackend>(
         .with_beta_2(t.adam_beta2)
         .with_epsilon(t.adam_epsilon)
         .with_grad_clipping(
-            (t.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip_norm)),
+            (t.grad_clip.norm > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip.norm)),
         )
         .init();
     let scheduler = NoamLrSchedulerConfig::new(t.lr_factor)
