@@ -177,9 +177,8 @@ fn time_training<B: AutodiffBackend>(
     options: &BenchOptions,
     device: &B::Device,
 ) -> Result<(Seq2SeqLearner<B>, TrainSteps), TrainError> {
-    let (mut optimizer, mut scheduler) = optimizer_and_schedule::<B>(config)?;
-
     let total = options.warmup_steps + options.steps;
+    let (mut optimizer, mut scheduler) = optimizer_and_schedule::<B>(config, total)?;
     let loader = bench_loader::<B>(config, train_items, device);
     let mut learner = Seq2SeqLearner {
         model,

@@ -81,7 +81,9 @@ pub(crate) fn launch<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<(Seq2Seq<B::InnerBackend>, Outcome), TrainError> {
     let t = &config.training;
-    let (optimizer, scheduler) = optimizer_and_schedule::<B>(config)?;
+    // The schedule counts batches, over every epoch of the run.
+    let total_steps = t.epochs * data.batches.batches_per_epoch();
+    let (optimizer, scheduler) = optimizer_and_schedule::<B>(config, total_steps)?;
     let recorder = RunRecorder::default();
 
     // Only its size is read by burn-train; the loop draws the batches from `batches` itself.

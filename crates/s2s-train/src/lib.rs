@@ -24,7 +24,7 @@ pub use bench::{bench, reference_input, BenchOptions, BenchResult, ReferenceInpu
 pub use checkpoint::CheckpointRef;
 pub use learner::TrainOptions;
 pub use lock::RunLock;
-pub use optim::EncoderLrOptimizer;
+pub use optim::{clip_global_norm, AdamOrAdamW, EncoderLrOptimizer, Schedule};
 pub use prepare::{
     build_tokenizers, load_experiment_data, prepare, seeded_subset, Experiment, PreparedData, Start,
 };

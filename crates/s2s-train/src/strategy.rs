@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::Progress;
 use burn::module::AutodiffModule;
-use burn::optim::lr_scheduler::noam::NoamLrScheduler;
 use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -31,13 +30,13 @@ use burn::train::{
 use s2s_data::EpochBatches;
 
 use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly};
-use crate::optim::TrainingOptimizer;
+use crate::optim::{Schedule, TrainingOptimizer};
 use crate::step::Seq2SeqLearner;
 use s2s_infer::{RunDir, RunRecorder};
 
 /// The learning components of every s2s run.
 pub(crate) type Components<B> =
-    LearningComponentsMarker<B, NoamLrScheduler, Seq2SeqLearner<B>, TrainingOptimizer<B>>;
+    LearningComponentsMarker<B, Schedule, Seq2SeqLearner<B>, TrainingOptimizer<B>>;
 
 /// How a launch of the loop ended.
 #[derive(Clone, Debug, PartialEq)]
