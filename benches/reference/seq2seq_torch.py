@@ -481,7 +481,11 @@ def main():
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if t["grad_clip_norm"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip_norm"])
+            if t["grad_clip_kind"] == "global":
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip_norm"])
+            else:  # per_tensor, as burn's GradientClipping::Norm
+                for p in model.parameters():
+                    torch.nn.utils.clip_grad_norm_([p], t["grad_clip_norm"])
         for group in optimizer.param_groups:
             group["lr"] = noam(step, t["lr_factor"], model.d_model(), t["warmup_steps"])
         optimizer.step()

@@ -407,7 +407,10 @@ pub struct ReferenceTraining {
     pub lr_factor: f64,
     pub warmup_steps: usize,
     pub label_smoothing: f64,
+    /// `training.grad_clip.norm`.
     pub grad_clip_norm: f32,
+    /// `training.grad_clip.kind`: `global` or `per_tensor`.
+    pub grad_clip_kind: s2s_infer::ClipKind,
     pub adam_beta1: f32,
     pub adam_beta2: f32,
     pub adam_epsilon: f32,
@@ -514,6 +517,7 @@ pub fn reference_input<B: Backend>(
             warmup_steps: t.warmup_steps,
             label_smoothing: t.label_smoothing,
             grad_clip_norm: t.grad_clip.norm,
+            grad_clip_kind: t.grad_clip.kind,
             adam_beta1: t.adam_beta1,
             adam_beta2: t.adam_beta2,
             adam_epsilon: t.adam_epsilon,
