@@ -18,6 +18,7 @@ mod eval;
 mod generate;
 mod generation_args;
 mod heatmap;
+mod sweep;
 mod train;
 
 use std::path::PathBuf;
@@ -64,6 +65,40 @@ enum Command {
         /// Plain progress lines even when stdout is a terminal.
         #[arg(long)]
         no_tui: bool,
+    },
+    /// Train every combination of the --grid values and --seeds, each as its own
+    /// `s2s train --no-tui` process into <out>/<name> (e.g. lr_factor=0.5,seed=1), N at a time:
+    /// finished runs (report.json) are skipped and interrupted ones resumed, so rerunning the
+    /// same command continues a sweep. Then <out>/sweep.md and sweep.json (per grid point,
+    /// mean ± sample std over seeds of each run's final metrics; the table on stdout) and the
+    /// `s2s compare` plots of every finished run in <out>/compare/.
+    Sweep {
+        /// Experiment config, e.g. configs/quickstart.toml.
+        config: PathBuf,
+        /// A config key and the values to try: `--grid training.lr_factor=0.5,1,2` (dotted
+        /// key; TOML values split at commas outside brackets, braces and quotes, so
+        /// `--grid 'model.x=[1,2],[3]'` tries two arrays; a bare word is a string).
+        /// Repeatable: every combination of the grids runs.
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
+        grids: Vec<String>,
+        /// Seeds (`training.seed`) every grid point trains with, e.g. `1,2,3`.
+        /// Default: the config's training.seed.
+        #[arg(long, value_name = "S1,S2")]
+        seeds: Option<String>,
+        /// Runs trained at the same time (each its own process; set training.threads so
+        /// that they share the cores).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        parallel: usize,
+        /// Output directory. Default: runs/<config stem>-sweep.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Backend every run trains on; overrides `training.backend` in the config.
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+        /// Override a config key in every run, as `s2s train --set` does (a key may not be
+        /// both here and in --grid). Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
     /// Generate an output (a translation, a summary) for each input line (stdin or --input)
     /// with a trained run: greedy, beam search or sampling over a KV cache; defaults from the
@@ -257,6 +292,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             backend,
             resume,
             no_tui,
+        }),
+        Command::Sweep {
+            config,
+            grids,
+            seeds,
+            parallel,
+            out,
+            backend,
+            overrides,
+        } => sweep::sweep(sweep::SweepArgs {
+            config_path: &config,
+            grids: &grids,
+            seeds: seeds.as_deref(),
+            parallel,
+            out,
+            backend,
+            overrides: &overrides,
         }),
         Command::Generate {
             run,
