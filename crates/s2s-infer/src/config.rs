@@ -750,6 +750,19 @@ impl ExperimentConfig {
         if t.keep_checkpoints == 0 {
             return Err(invalid("training.keep_checkpoints must be at least 1"));
         }
+        // The widest a pair can pad to: the length limits count the specials, and the batcher
+        // pads a target of at most max_target_len - 2 tokens to one more (`<s> y` / `y </s>`).
+        let widest = self
+            .data
+            .max_source_len
+            .max(self.data.max_target_len.saturating_sub(1));
+        if t.max_tokens > 0 && t.max_tokens < widest {
+            return Err(invalid(format!(
+                "training.max_tokens ({}) must be 0 (off) or at least {widest}, the tokens one \
+                 pair at data.max_source_len/max_target_len takes in a batch",
+                t.max_tokens
+            )));
+        }
         Ok(())
     }
 }

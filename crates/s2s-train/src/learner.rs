@@ -18,7 +18,7 @@ use s2s_model::{special, Seq2Seq};
 
 use crate::checkpoint::CheckpointRef;
 use crate::logger::ResumedFileLogger;
-use crate::metrics::{TokenAccuracyMetric, TokenLossMetric};
+use crate::metrics::{TokenAccuracyMetric, TokenLossMetric, TokensPerBatchMetric};
 use crate::optim::optimizer_and_schedule;
 use crate::strategy::{Outcome, RunStrategy};
 use crate::validation::{ValidBatcher, ValidDecoder, ValidItem, ValidScore, ValidScoreMetric};
@@ -121,6 +121,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
             PerplexityMetric::new().with_pad_token(special::PAD as usize),
         ))
         .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(TokensPerBatchMetric::new())
         .with_file_checkpointer(recorder)
         .with_checkpointing_strategy(checkpointing::<B>(t.keep_checkpoints))
         .with_application_logger(None)

@@ -291,6 +291,115 @@ impl<B: Backend> Numeric for TokenAccuracyMetric<B> {
     }
 }
 
+/// A batch's label ids, for counting its tokens.
+#[derive(Debug)]
+pub struct TokenCountInput<B: Backend> {
+    /// Shape `[batch, target_len]`; `special::PAD` marks padding.
+    pub targets: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> Adaptor<TokenCountInput<B>> for SequenceOutput<B> {
+    fn adapt(&self) -> TokenCountInput<B> {
+        TokenCountInput {
+            targets: self.targets.clone(),
+        }
+    }
+}
+
+/// Non-padding target tokens per batch (fairseq's `wpb`, words per batch), named
+/// `Tokens per batch`: with `training.max_tokens` batches hold a varying number of pairs, and
+/// this is how much each one teaches. Each log line (`Tokens_per_batch.log`) holds the batch's
+/// count; the epoch value is the mean over its batches. Not `Tokens/batch`: burn-train's file
+/// logger makes the name a file name, and a `/` would be a missing directory.
+#[derive(Clone, Debug)]
+pub struct TokensPerBatchMetric<B: Backend> {
+    name: MetricName,
+    tokens: usize,
+    batches: usize,
+    _backend: PhantomData<B>,
+}
+
+impl<B: Backend> Default for TokensPerBatchMetric<B> {
+    fn default() -> Self {
+        Self {
+            name: Arc::new("Tokens per batch".to_string()),
+            tokens: 0,
+            batches: 0,
+            _backend: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend> TokensPerBatchMetric<B> {
+    /// An empty metric named `Tokens per batch`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn mean(&self) -> f64 {
+        if self.batches == 0 {
+            f64::NAN
+        } else {
+            self.tokens as f64 / self.batches as f64
+        }
+    }
+}
+
+impl<B: Backend> Metric for TokensPerBatchMetric<B> {
+    type Input = TokenCountInput<B>;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn description(&self) -> Option<String> {
+        Some("non-padding target tokens per batch (labels, </s> included)".into())
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: None,
+            higher_is_better: true,
+        }
+        .into()
+    }
+
+    fn update(&mut self, item: &TokenCountInput<B>, _metadata: &MetricMetadata) -> SerializedEntry {
+        let tokens = real_tokens(&item.targets)
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        self.tokens += tokens;
+        self.batches += 1;
+        SerializedEntry::new(
+            format!("epoch {:.0} - batch {tokens}", self.mean()),
+            NumericEntry::Value(tokens as f64).serialize(),
+        )
+    }
+
+    fn clear(&mut self) {
+        self.tokens = 0;
+        self.batches = 0;
+    }
+}
+
+impl<B: Backend> Numeric for TokensPerBatchMetric<B> {
+    fn value(&self) -> NumericEntry {
+        NumericEntry::Aggregated {
+            aggregated_value: self.mean(),
+            count: self.batches,
+        }
+    }
+
+    fn running_value(&self) -> NumericEntry {
+        self.value()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -350,6 +459,31 @@ mod tests {
         let (mean, count) = value(metric.value());
         assert_eq!(count, 15);
         assert!((mean - 2.8).abs() < 1e-9, "{mean}");
+        metric.clear();
+        assert_eq!(value(metric.value()).1, 0);
+    }
+
+    #[test]
+    fn tokens_per_batch_counts_non_padding_labels() {
+        let mut metric = TokensPerBatchMetric::<B>::new();
+        // Rows of 5, 2 and 0 real labels in a width of 6: 7 tokens, not the 18 padded cells.
+        let entry = metric.update(
+            &TokenCountInput {
+                targets: targets(&[5, 2, 0], 6),
+            },
+            &metadata(),
+        );
+        assert_eq!(value(metric.value()), (7.0, 1));
+        // The log line holds the batch's count alone.
+        assert_eq!(entry.serialized, "7");
+        // A second batch of 4 + 4 + 4 + 1 = 13: the epoch value is the mean per batch, 10.
+        metric.update(
+            &TokenCountInput {
+                targets: targets(&[4, 4, 4, 1], 4),
+            },
+            &metadata(),
+        );
+        assert_eq!(value(metric.value()), (10.0, 2));
         metric.clear();
         assert_eq!(value(metric.value()).1, 0);
     }

@@ -66,14 +66,7 @@ pub fn train<B: AutodiffBackend>(
         save_tokenizers(config, run, &data, &experiment)?;
         experiment
     };
-    let t = &config.training;
-    // The training pairs move into the batch plan (no copy); the report counts them there.
-    let batches = EpochBatches::new(
-        std::mem::take(&mut experiment.train),
-        t.batch_size,
-        t.bucket_pool,
-        t.seed,
-    );
+    let batches = epoch_batches(config, std::mem::take(&mut experiment.train))?;
     let resume = match options.resume {
         true => Some(resume_point::<B>(
             config,
@@ -107,6 +100,44 @@ pub fn train<B: AutodiffBackend>(
         message: e.to_string(),
     })?;
     final_report(config, run, &data, &experiment, &trained, started, &device)
+}
+
+/// The training pairs cut into batches: `training.batch_size` pairs each, or as many as fit
+/// `training.max_tokens` tokens when that is set. The pairs move into the plan (no copy); the
+/// report counts them there.
+fn epoch_batches(
+    config: &ExperimentConfig,
+    train: Vec<s2s_data::TokenizedPair>,
+) -> Result<EpochBatches, TrainError> {
+    let t = &config.training;
+    if t.max_tokens == 0 {
+        return Ok(EpochBatches::new(
+            train,
+            t.batch_size,
+            t.bucket_pool,
+            t.seed,
+        ));
+    }
+    let batches = EpochBatches::with_max_tokens(train, t.max_tokens, t.seed).map_err(|e| {
+        TrainError::Config(format!(
+            "training.max_tokens = {} is too small: the longest training pair needs {} tokens \
+             once padded (its longer side, the target counted with one special token); raise \
+             training.max_tokens to at least {}",
+            e.max_tokens, e.longest, e.longest
+        ))
+    })?;
+    // Batch sizes are the same every epoch; epoch 1's order is as good as any to count them.
+    let plan = batches.plan(1);
+    let per_epoch = plan.len().max(1) as f64;
+    let padded: usize = plan.iter().map(|b| batches.padded_tokens(b)).sum();
+    tracing::info!(
+        max_tokens = t.max_tokens,
+        batches_per_epoch = plan.len(),
+        mean_pairs = format!("{:.1}", batches.num_items() as f64 / per_epoch),
+        mean_padded_tokens = format!("{:.1}", padded as f64 / per_epoch),
+        "token-based batches"
+    );
+    Ok(batches)
 }
 
 /// A new run's tokenizer(s), the BERT's config and the tokenizers' fingerprint. The BERT's
