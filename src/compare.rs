@@ -36,27 +36,7 @@ pub struct RunCurves {
 pub const SCORE_LOGS: [&str; 3] = ["BLEU", "ROUGE-L", "chrF"];
 
 fn read_log(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, line)| {
-            let mut parts = line.trim().split(',');
-            let value = parts.next().and_then(|v| v.parse().ok());
-            let count = parts.next().and_then(|c| c.parse().ok());
-            match (value, count) {
-                (Some(v), Some(c)) => Ok((v, c)),
-                _ => bail!("line {} of {} is not `value,count`", n + 1, path.display()),
-            }
-        })
-        .collect()
-}
-
-/// `dir/epoch-N` directories by N.
-fn weighted_mean(rows: &[(f64, f64)]) -> Option<f64> {
-    let total: f64 = rows.iter().map(|(_, c)| c).sum();
-    (total > 0.0).then(|| rows.iter().map(|(v, c)| v * c).sum::<f64>() / total)
+    s2s_infer::run_dir::read_metric_log(path).map_err(anyhow::Error::msg)
 }
 
 /// Reads a run directory; a directory without any metric log is an error.
@@ -82,7 +62,7 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         // count-weighted mean is the epoch's exact value.
         let loss = log("Loss");
         if loss.is_file() {
-            if let Some(v) = weighted_mean(&read_log(&loss)?) {
+            if let Some(v) = s2s_infer::run_dir::weighted_mean(&read_log(&loss)?) {
                 run.valid_loss.insert(epoch, v);
             }
         }

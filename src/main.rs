@@ -5,6 +5,7 @@
 // stdout belongs to the CLI (the workspace lint keeps prints out of the libraries).
 #![allow(clippy::print_stdout)]
 
+mod average;
 mod backend;
 mod backends;
 mod bench;
@@ -99,6 +100,20 @@ enum Command {
         /// both here and in --grid). Repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+    },
+    /// Average the weights of a run's last N epoch checkpoints (element-wise mean, as
+    /// fairseq's average_checkpoints.py) into a new run directory that generate, eval and
+    /// bench load like any run. The run keeps its last `training.keep_checkpoints` epochs.
+    Average {
+        /// Run directory written by `s2s train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// How many of the newest epoch checkpoints to average.
+        #[arg(long, value_name = "N")]
+        last: usize,
+        /// Where the averaged run goes. Default: <run>-avg<N> beside the run.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Generate an output (a translation, a summary) for each input line (stdin or --input)
     /// with a trained run: greedy, beam search or sampling over a KV cache; defaults from the
@@ -310,6 +325,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             backend,
             overrides: &overrides,
         }),
+        Command::Average { run, last, out } => {
+            init_logging(None, true)?;
+            average::average(&run, last, out).map(|_| ())
+        }
         Command::Generate {
             run,
             input,

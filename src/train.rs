@@ -125,6 +125,7 @@ fn print_report(r: &TrainReport) {
         r.train_pairs,
         r.seconds,
     );
+    println!("{}; model.mpk: {}", r.stopped, r.weights);
     println!(
         "validation ({} pairs): loss {:.4} | nll {:.4} | perplexity {:.2} | token accuracy {:.2} %",
         r.valid_pairs, r.valid_loss, r.valid_nll, r.valid_perplexity, r.valid_accuracy

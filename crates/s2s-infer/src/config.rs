@@ -263,9 +263,10 @@ pub struct TrainingConfig {
     /// pairs of similar length and little padding; 0 gives plain random batches. Default: 32.
     pub bucket_pool: usize,
     /// Token-based batches (fairseq's `--max-tokens`): each batch holds as many pairs as fit
-    /// in this many tokens, padding included (`pairs × longest side`), drawn from the same
-    /// length buckets; `batch_size` then only sets the validation batches. 0: `batch_size`
-    /// pairs per batch. Default: 0.
+    /// in this many tokens, padding included (`pairs × longest side`). As fairseq's
+    /// `batch_by_size`, the batches are cut once from all pairs sorted by length (so
+    /// `bucket_pool` is not used) and each epoch shuffles their order; `batch_size` then only
+    /// sets the validation batches. 0: `batch_size` pairs per batch. Default: 0.
     pub max_tokens: usize,
     /// `adam` or `adamw` ([`OptimizerKind`]). Default: `adam`.
     pub optimizer: OptimizerKind,
@@ -431,8 +432,7 @@ impl ExperimentConfig {
         let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
         let mut config = config;
         for assignment in overrides {
-            let refused =
-                |why: String| invalid(format!("--set {assignment}: {}", why.trim_end()));
+            let refused = |why: String| invalid(format!("--set {assignment}: {}", why.trim_end()));
             let (key, value) = parse_override(assignment).map_err(refused)?;
             set_dotted(&mut table, &key, value).map_err(refused)?;
             config = table
@@ -643,6 +643,12 @@ impl ExperimentConfig {
                 }
             }
         }
+        if t.average_last > 1 && t.early_stopping.is_some() {
+            return Err(invalid(
+                "training.average_last and training.early_stopping both choose the weights of \
+                 model.mpk; set one (s2s average can average a finished run's checkpoints)",
+            ));
+        }
         if t.average_last > t.keep_checkpoints {
             return Err(invalid(format!(
                 "training.average_last ({}) needs training.keep_checkpoints of at least as \
@@ -773,7 +779,11 @@ fn parse_override(assignment: &str) -> Result<(Vec<String>, toml::Value), String
     let Some((key, raw)) = assignment.split_once('=') else {
         return Err("expected key=value, e.g. training.epochs=5".into());
     };
-    let parts: Vec<String> = key.trim().split('.').map(|p| p.trim().to_string()).collect();
+    let parts: Vec<String> = key
+        .trim()
+        .split('.')
+        .map(|p| p.trim().to_string())
+        .collect();
     if parts.iter().any(String::is_empty) {
         return Err(format!("`{key}` is not a dotted key like training.epochs"));
     }
@@ -795,7 +805,12 @@ fn set_dotted(table: &mut toml::Table, parts: &[String], value: toml::Value) -> 
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = match entry {
             toml::Value::Table(t) => t,
-            _ => return Err(format!("`{}` is a value, not a section", parts[..=depth].join("."))),
+            _ => {
+                return Err(format!(
+                    "`{}` is a value, not a section",
+                    parts[..=depth].join(".")
+                ))
+            }
         };
     }
     current.insert(last.clone(), value);
@@ -934,8 +949,8 @@ mod tests {
         c.training.adam_epsilon = f32::INFINITY;
         assert!(msg(&c).contains("training.adam_epsilon must be a finite number"));
         c.training.adam_epsilon = 1e-9;
-        c.training.grad_clip_norm = f32::NAN;
-        assert!(msg(&c).contains("training.grad_clip_norm must be a finite number"));
+        c.training.grad_clip.norm = f32::NAN;
+        assert!(msg(&c).contains("training.grad_clip.norm must be a finite number"));
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub use backend::BackendKind;
 pub use config::{
     resolve_generation, DataConfig, ExperimentConfig, Task, TokenizerConfig, TrainingConfig,
 };
-pub use recipe::{ClipKind, EarlyStopping, GradClip, LrSchedule, OptimizerKind, StopMetric};
 pub use model::{init_model, load_model_file, save_model, RunRecorder};
+pub use recipe::{ClipKind, EarlyStopping, GradClip, LrSchedule, OptimizerKind, StopMetric};
 pub use recorder::{without_panic, AtomicRecorder};
 pub use report::{Sample, TrainReport};
 pub use run_dir::RunDir;

@@ -232,7 +232,10 @@ mod tests {
                 kind: ClipKind::Global
             }
         );
-        assert_eq!(clip("clip = { norm = 1 }").unwrap().kind, ClipKind::PerTensor);
+        assert_eq!(
+            clip("clip = { norm = 1 }").unwrap().kind,
+            ClipKind::PerTensor
+        );
         let err = clip("clip = { norm = 1, kind = \"globl\" }").unwrap_err();
         assert!(err.contains("\"global\" | \"per_tensor\""), "{err}");
     }

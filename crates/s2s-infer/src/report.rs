@@ -23,8 +23,13 @@ pub struct Sample {
 pub struct TrainReport {
     /// The run directory.
     pub run_dir: PathBuf,
-    /// Epochs trained (`training.epochs`).
+    /// Epochs trained (`training.epochs`, fewer when early stopping ended the run).
     pub epochs: usize,
+    /// Why training ended: every epoch ran, or early stopping's sentence.
+    pub stopped: String,
+    /// Which weights `model.mpk` holds: the last epoch's, the best epoch's (early stopping) or
+    /// the mean of the last N (`training.average_last`).
+    pub weights: String,
     /// Training pairs within the length limits (the `max_train_pairs` subset).
     pub train_pairs: usize,
     /// Validation pairs within the length limits (the first `max_valid_pairs`).
@@ -84,6 +89,12 @@ impl TrainReport {
             self.valid_accuracy,
             self.seconds
         );
+        if !self.stopped.is_empty() {
+            s.push_str(&format!("| stopped | {} |\n", self.stopped));
+        }
+        if !self.weights.is_empty() {
+            s.push_str(&format!("| model.mpk | {} |\n", self.weights));
+        }
         if let (Some(bleu), Some(chrf)) = (self.valid_bleu, self.valid_chrf) {
             s.push_str(&format!(
                 "| valid BLEU ({} pairs, {}) | {:.2} |\n| valid chrF2 | {:.2} |\n",

@@ -123,6 +123,25 @@ impl RunDir {
             .join(format!("{metric}.log"))
     }
 
+    /// The value of `metric` in `epoch` of `split` from its log: the count-weighted mean of
+    /// the lines for a per-batch metric (`Loss`: each batch's loss and its target tokens, so
+    /// the mean is the epoch's exact loss), or the last line for a running one (`BLEU`,
+    /// `ROUGE-L`, `Perplexity`: each line is the epoch's value so far). `None` when the log is
+    /// missing, unreadable or empty.
+    pub fn epoch_value(
+        &self,
+        split: &str,
+        epoch: usize,
+        metric: &str,
+        running: bool,
+    ) -> Option<f64> {
+        let rows = read_metric_log(&self.metric_log(split, epoch, metric)).ok()?;
+        if running {
+            return rows.last().map(|(v, _)| *v);
+        }
+        weighted_mean(&rows)
+    }
+
     /// The files a resume checks are unchanged: the tokenizer file(s) the run holds
     /// (s2s_data::TokenizerPair's layout) and the BERT's config, sorted.
     pub fn tokenizer_files(&self) -> Vec<&'static str> {
@@ -228,4 +247,36 @@ impl RunDir {
         })?;
         Ok((tokenizers, model))
     }
+}
+
+/// The `(value, count)` rows of a metric log ([`RunDir::metric_log`]).
+///
+/// # Errors
+/// One sentence naming the file, or its first line that is not `value,count`.
+pub fn read_metric_log(path: &Path) -> Result<Vec<(f64, f64)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            let mut parts = line.trim().split(',');
+            let value = parts.next().and_then(|v| v.parse().ok());
+            let count = parts.next().and_then(|c| c.parse().ok());
+            match (value, count) {
+                (Some(v), Some(c)) => Ok((v, c)),
+                _ => Err(format!(
+                    "line {} of {} is not `value,count`",
+                    n + 1,
+                    path.display()
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The count-weighted mean of `(value, count)` rows; `None` when the counts sum to 0.
+pub fn weighted_mean(rows: &[(f64, f64)]) -> Option<f64> {
+    let total: f64 = rows.iter().map(|(_, c)| c).sum();
+    (total > 0.0).then(|| rows.iter().map(|(v, c)| v * c).sum::<f64>() / total)
 }

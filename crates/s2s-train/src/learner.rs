@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
@@ -17,6 +18,7 @@ use s2s_infer::{ExperimentConfig, RunDir, RunRecorder};
 use s2s_model::{special, Seq2Seq};
 
 use crate::checkpoint::CheckpointRef;
+use crate::early_stopping::{EarlyStopper, KeepStopBest, StopHistory};
 use crate::logger::ResumedFileLogger;
 use crate::metrics::{TokenAccuracyMetric, TokenLossMetric, TokensPerBatchMetric};
 use crate::optim::optimizer_and_schedule;
@@ -66,7 +68,8 @@ pub(crate) struct PhaseData {
 }
 
 /// Runs the training loop ([`RunStrategy`]) over one phase, from its checkpoint or from
-/// `model`'s weights. Returns the trained model and how the phase ended.
+/// `model`'s weights. Returns the trained model, how the phase ended and, with early stopping,
+/// the best epoch so far.
 ///
 /// # Errors
 /// [`TrainError::Schedule`] for a schedule burn refuses; [`TrainError::Backend`] when the loop
@@ -79,7 +82,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
     data: &PhaseData,
     options: &TrainOptions,
     device: &B::Device,
-) -> Result<(Seq2Seq<B::InnerBackend>, Outcome), TrainError> {
+) -> Result<PhaseEnd<B::InnerBackend>, TrainError> {
     let t = &config.training;
     // The schedule counts batches, over every epoch of the run.
     let total_steps = t.epochs * data.batches.batches_per_epoch();
@@ -93,6 +96,13 @@ pub(crate) fn launch<B: AutodiffBackend>(
         device.clone(),
     ));
     let outcome = Arc::new(Mutex::new(Outcome::Finished));
+    // Early stopping judges from the validation values of every epoch, those before this
+    // launch read back from the logs.
+    let early = t.early_stopping.map(|rule| {
+        let history = StopHistory::from_logs(rule.metric, run, phase.start);
+        let (stopper, verdict) = EarlyStopper::new(rule, history.clone());
+        (rule, history, stopper, verdict)
+    });
     let strategy = RunStrategy::<B> {
         device: device.clone(),
         batches: data.batches.clone(),
@@ -103,6 +113,9 @@ pub(crate) fn launch<B: AutodiffBackend>(
         run_dir: run.path().to_path_buf(),
         recorder: recorder.clone(),
         outcome: outcome.clone(),
+        early_stopping: early
+            .as_ref()
+            .map(|(_, history, _, verdict)| (history.clone(), verdict.clone())),
     };
     let valid_loader = DataLoaderBuilder::new(ValidBatcher)
         .batch_size(t.batch_size)
@@ -123,11 +136,19 @@ pub(crate) fn launch<B: AutodiffBackend>(
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(TokensPerBatchMetric::new())
         .with_file_checkpointer(recorder)
-        .with_checkpointing_strategy(checkpointing::<B>(t.keep_checkpoints))
+        .with_checkpointing_strategy(checkpointing::<B>(
+            t.keep_checkpoints,
+            early
+                .as_ref()
+                .map(|(rule, history, _, _)| KeepStopBest::new(*rule, history.clone())),
+        ))
         .with_application_logger(None)
         .with_interrupter(options.interrupter.clone())
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)))
         .num_epochs(phase.end);
+    if let Some((_, _, stopper, _)) = &early {
+        training = training.early_stopping(stopper.clone());
+    }
     if data.decoder.is_some() {
         for score in ValidScore::for_metrics(&t.valid_metrics) {
             training = training.metric_valid_numeric(ValidScoreMetric::new(score));
@@ -149,19 +170,39 @@ pub(crate) fn launch<B: AutodiffBackend>(
         .lock()
         .map(|o| o.clone())
         .map_err(|_| TrainError::Backend("the training loop panicked".into()))?;
-    Ok((result.model.model, outcome))
+    let best = early.and_then(|(rule, history, _, _)| history.best(&rule));
+    Ok(PhaseEnd {
+        model: result.model.model,
+        outcome,
+        best,
+    })
 }
 
-/// Which epoch checkpoints are kept: the last `keep`, and the one with the lowest validation
-/// loss.
-fn checkpointing<B: AutodiffBackend>(keep: usize) -> ComposedCheckpointingStrategy {
-    ComposedCheckpointingStrategy::builder()
+/// How one launch of the loop ended.
+pub(crate) struct PhaseEnd<B: Backend> {
+    /// The weights after the last batch trained.
+    pub model: Seq2Seq<B>,
+    pub outcome: Outcome,
+    /// With early stopping: the best epoch so far and its value.
+    pub best: Option<(usize, f64)>,
+}
+
+/// Which epoch checkpoints are kept: the last `keep`, the one with the lowest validation loss,
+/// and with early stopping the one it calls best.
+fn checkpointing<B: AutodiffBackend>(
+    keep: usize,
+    stop_best: Option<KeepStopBest>,
+) -> ComposedCheckpointingStrategy {
+    let mut builder = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(keep))
         .add(MetricCheckpointingStrategy::new(
             &TokenLossMetric::<B>::new(),
             Aggregate::Mean,
             Direction::Lowest,
             Split::Valid,
-        ))
-        .build()
+        ));
+    if let Some(stop_best) = stop_best {
+        builder = builder.add(stop_best);
+    }
+    builder.build()
 }

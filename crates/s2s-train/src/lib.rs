@@ -4,8 +4,10 @@
 //! A run's files, its config and everything done with a trained model (loading, translating,
 //! scoring) live in `s2s_infer`, which this crate builds on (docs/architecture.md).
 
+pub mod average;
 pub mod bench;
 pub mod checkpoint;
+pub mod early_stopping;
 mod learner;
 pub mod lock;
 pub mod logger;
@@ -139,6 +141,17 @@ pub enum TrainError {
         /// Why, in one sentence.
         message: String,
     },
+    /// A checkpoint's weights cannot be read (missing, damaged, or of another model).
+    #[error("cannot read the checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint's model file.
+        path: PathBuf,
+        /// Why, in one sentence.
+        message: String,
+    },
+    /// Checkpoint averaging asked for checkpoints the run does not have.
+    #[error("cannot average: {0}")]
+    Average(String),
     /// A learning-rate schedule burn refuses.
     #[error("{0}")]
     Schedule(String),

@@ -69,6 +69,20 @@ impl<B: Backend> Adaptor<TokenAccuracyInput<B>> for ValidOutputSync<SequenceOutp
     }
 }
 
+/// A batch's mean loss and its non-padding target tokens, in one read from the device (the
+/// loss is NaN and the count 0 when the read fails).
+pub fn loss_and_tokens<B: Backend>(loss: &Tensor<B, 1>, targets: &Tensor<B, 2, Int>) -> (f64, f64) {
+    let both = Tensor::cat(vec![loss.clone().mean(), real_tokens(targets).float()], 0)
+        .into_data()
+        .convert::<f64>()
+        .into_vec::<f64>()
+        .unwrap_or_default();
+    (
+        both.first().copied().unwrap_or(f64::NAN),
+        both.get(1).copied().unwrap_or(0.0),
+    )
+}
+
 /// `[1]`: the non-padding tokens of `targets`.
 fn real_tokens<B: Backend>(targets: &Tensor<B, 2, Int>) -> Tensor<B, 1, Int> {
     targets
@@ -132,12 +146,15 @@ pub struct TokenLossMetric<B: Backend> {
 impl<B: Backend> Default for TokenLossMetric<B> {
     fn default() -> Self {
         Self {
-            name: Arc::new("Loss".to_string()),
+            name: Arc::new(LOSS_NAME.to_string()),
             mean: TokenMean::default(),
             _backend: PhantomData,
         }
     }
 }
+
+/// The name of [`TokenLossMetric`] (and of its log, `<split>/epoch-N/Loss.log`).
+pub const LOSS_NAME: &str = "Loss";
 
 impl<B: Backend> TokenLossMetric<B> {
     /// An empty metric named `Loss`.
@@ -166,21 +183,8 @@ impl<B: Backend> Metric for TokenLossMetric<B> {
     }
 
     fn update(&mut self, item: &TokenLossInput<B>, _metadata: &MetricMetadata) -> SerializedEntry {
-        // The loss and the token count in one read from the device.
-        let both = Tensor::cat(
-            vec![item.loss.clone().mean(), real_tokens(&item.targets).float()],
-            0,
-        )
-        .into_data()
-        .convert::<f64>()
-        .into_vec::<f64>()
-        .unwrap_or_default();
-        let (loss, tokens) = (
-            both.first().copied().unwrap_or(f64::NAN),
-            both.get(1).copied(),
-        );
-        self.mean
-            .update(loss, tokens.unwrap_or(0.0) as usize, "", 2)
+        let (loss, tokens) = loss_and_tokens(&item.loss, &item.targets);
+        self.mean.update(loss, tokens as usize, "", 2)
     }
 
     fn clear(&mut self) {

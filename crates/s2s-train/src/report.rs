@@ -84,6 +84,14 @@ pub(crate) struct Trained<B: Backend> {
     pub parameters: usize,
     /// Training pairs it was trained on.
     pub train_pairs: usize,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Why training stopped before `training.epochs`, if it did.
+    pub stopped: Option<String>,
+    /// With early stopping: the best epoch and its value.
+    pub best: Option<(usize, f64)>,
+    /// Which weights `model` holds, in words.
+    pub weights: String,
 }
 
 /// Evaluates the final `model` (exact, token-weighted validation numbers; BLEU/chrF of the
@@ -145,7 +153,12 @@ pub(crate) fn final_report<B: Backend>(
     let samples = samples(config, data, experiment, model, &generation, device)?;
     let report = TrainReport {
         run_dir: run.path().to_path_buf(),
-        epochs: t.epochs,
+        epochs: trained.epochs,
+        stopped: trained
+            .stopped
+            .clone()
+            .unwrap_or_else(|| format!("all {} epochs (training.epochs) ran", trained.epochs)),
+        weights: trained.weights.clone(),
         train_pairs: trained.train_pairs,
         valid_pairs: experiment.valid.len(),
         parameters: trained.parameters,

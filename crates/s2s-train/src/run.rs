@@ -6,11 +6,14 @@
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use s2s_data::EpochBatches;
 use s2s_infer::{init_model, save_model, ExperimentConfig, RunDir, TrainReport};
 
+use crate::average;
 use crate::checkpoint::{self, CheckpointRef};
+use crate::early_stopping::StopVerdict;
 use crate::learner::{launch, Phase, PhaseData, TrainOptions};
 use crate::prepare::{load_pretrained_encoder, prepare, Experiment, PreparedData, Start};
 use crate::report::{final_report, Trained};
@@ -95,6 +98,7 @@ pub fn train<B: AutodiffBackend>(
         options: &options,
     };
     let trained = train_phases::<B>(&setup, resume, &device)?;
+    let trained = final_weights(config, run, trained, &device)?;
     save_model(&trained.model, run.file(RunDir::MODEL)).map_err(|e| TrainError::Weights {
         path: run.model_path(),
         message: e.to_string(),
@@ -138,6 +142,64 @@ fn epoch_batches(
         "token-based batches"
     );
     Ok(batches)
+}
+
+/// The weights `model.mpk` gets: the mean of the last `training.average_last` epoch
+/// checkpoints, else with early stopping the best epoch's, else the last epoch's.
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] or [`TrainError::Average`] when a checkpoint to read is missing
+/// or damaged.
+fn final_weights<B: Backend>(
+    config: &ExperimentConfig,
+    run: &RunDir,
+    trained: Trained<B>,
+    device: &B::Device,
+) -> Result<Trained<B>, TrainError> {
+    let t = &config.training;
+    if t.average_last > 1 {
+        let epochs = average::last_epochs(run.path(), t.average_last)?;
+        let model = average::average_epochs(trained.model.clone(), run.path(), &epochs, device)?;
+        let weights = format!(
+            "the mean of epochs {} (training.average_last = {})",
+            list(&epochs),
+            t.average_last
+        );
+        tracing::info!("model.mpk: {weights}");
+        return Ok(Trained {
+            model,
+            weights,
+            ..trained
+        });
+    }
+    match (t.early_stopping, trained.best) {
+        (Some(rule), Some((best, value))) if best != trained.epochs => {
+            let model = average::load_epoch_model(trained.model.clone(), run.path(), best, device)?;
+            let weights = format!("epoch {best}, the best by {} ({value:.4})", rule.metric);
+            tracing::info!("model.mpk: {weights}");
+            Ok(Trained {
+                model,
+                weights,
+                ..trained
+            })
+        }
+        (Some(rule), Some((best, value))) => Ok(Trained {
+            weights: format!(
+                "epoch {best}, the last and the best by {} ({value:.4})",
+                rule.metric
+            ),
+            ..trained
+        }),
+        _ => Ok(trained),
+    }
+}
+
+fn list(epochs: &[usize]) -> String {
+    epochs
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A new run's tokenizer(s), the BERT's config and the tokenizers' fingerprint. The BERT's
@@ -232,13 +294,21 @@ fn train_phases<B: AutodiffBackend>(
             experiment.valid.len()
         );
         let phase = Phase { start, end, resume };
-        let (model, outcome) = launch::<B>(config, run, model, phase, phase_data, options, device)?;
-        check_outcome(run, outcome)?;
+        let phase_end = launch::<B>(config, run, model, phase, phase_data, options, device)?;
+        let stopped = check_outcome(run, phase_end.outcome)?;
+        let epochs = stopped.as_ref().map_or(end, |verdict| verdict.epoch);
         trained = Some(Trained {
-            model,
+            model: phase_end.model,
             parameters,
             train_pairs: phase_data.batches.num_items(),
+            epochs,
+            stopped: stopped.as_ref().map(StopVerdict::describe),
+            best: phase_end.best,
+            weights: format!("the last epoch ({epochs})"),
         });
+        if stopped.is_some() {
+            break;
+        }
         start = end;
         resume = Some(CheckpointRef::Epoch(end));
     }
@@ -280,11 +350,13 @@ fn phase_model<B: AutodiffBackend>(
     Ok(model)
 }
 
-/// A phase that did not finish is the run's error (a checkpoint of where it stopped is kept).
-fn check_outcome(run: &RunDir, outcome: Outcome) -> Result<(), TrainError> {
+/// A phase that did not finish is the run's error (a checkpoint of where it stopped is kept);
+/// one that early stopping ended returns its verdict.
+fn check_outcome(run: &RunDir, outcome: Outcome) -> Result<Option<StopVerdict>, TrainError> {
     let run_dir = run.path().to_path_buf();
     match outcome {
-        Outcome::Finished => Ok(()),
+        Outcome::Finished => Ok(None),
+        Outcome::EarlyStopped(verdict) => Ok(Some(verdict)),
         Outcome::Stopped {
             epoch,
             step,

@@ -30,6 +30,7 @@ use burn::train::{
 use s2s_data::EpochBatches;
 
 use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly};
+use crate::early_stopping::{StopHistory, StopVerdict};
 use crate::optim::{Schedule, TrainingOptimizer};
 use crate::step::Seq2SeqLearner;
 use s2s_infer::{RunDir, RunRecorder};
@@ -58,6 +59,8 @@ pub(crate) enum Outcome {
     },
     /// The weights after batch `step` (epoch `epoch`) were not finite.
     NonFiniteWeights { epoch: usize, step: usize },
+    /// `training.early_stopping` ended the run after an epoch (its checkpoint is written).
+    EarlyStopped(StopVerdict),
 }
 
 impl Outcome {
@@ -85,6 +88,9 @@ pub(crate) struct RunStrategy<B: AutodiffBackend> {
     pub run_dir: std::path::PathBuf,
     pub recorder: RunRecorder,
     pub outcome: Arc<Mutex<Outcome>>,
+    /// With `training.early_stopping`: where each validation epoch's watched value goes, and
+    /// where the stopping rule leaves its verdict.
+    pub early_stopping: Option<(StopHistory, Arc<Mutex<Option<StopVerdict>>>)>,
 }
 
 impl<B: AutodiffBackend> RunStrategy<B> {
@@ -250,6 +256,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
         let mut checkpointer = components.checkpointer;
         let interrupter = components.interrupter;
         let store = components.event_store;
+        let mut early_stopping = components.early_stopping;
         let mut step_checkpointer = self.step_checkpointer();
         let per_epoch = self.batches.batches_per_epoch();
         let skip_first = self
@@ -276,7 +283,15 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             }
             processor.process_train(LearnerEvent::EndEpoch(epoch));
 
-            validate_epoch(&learner, &dataloader_valid, &mut processor, &global, epoch);
+            let history = self.early_stopping.as_ref().map(|(history, _)| history);
+            validate_epoch(
+                &learner,
+                &dataloader_valid,
+                &mut processor,
+                &global,
+                epoch,
+                history,
+            );
 
             let step = epoch * per_epoch;
             if !all_finite(&learner.model()) {
@@ -285,6 +300,18 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             }
             if let Some(checkpointer) = &mut checkpointer {
                 checkpointer.checkpoint(&learner, epoch, &store);
+            }
+            if let Some(rule) = &mut early_stopping {
+                if rule.should_stop(epoch, &store) {
+                    let verdict = self
+                        .early_stopping
+                        .as_ref()
+                        .and_then(|(_, verdict)| verdict.lock().ok()?.clone());
+                    if let Some(verdict) = verdict {
+                        self.finish(Outcome::EarlyStopped(verdict));
+                        return (learner.model(), processor);
+                    }
+                }
             }
             if interrupter.should_stop() && epoch < components.num_epochs {
                 // Stopped during the validation: the epoch and its checkpoint are complete.
@@ -307,21 +334,34 @@ struct EpochState<'a, B: AutodiffBackend> {
 }
 
 /// Validation, as burn-train's `SingleDeviceValidEpoch`, but always to its end: a stop request
-/// waits for it, so the epoch's logged validation is never partial.
+/// waits for it, so the epoch's logged validation is never partial. With `history`, the
+/// epoch's token-weighted loss and metric scores are recorded in it.
 fn validate_epoch<B: AutodiffBackend>(
     learner: &Learner<Components<B>>,
     dataloader_valid: &ValidLoader<Components<B>>,
     processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
     global: &Progress,
     epoch: usize,
+    history: Option<&StopHistory>,
 ) {
     let model = learner.model().valid();
     let mut iterator = dataloader_valid.iter();
     let mut iteration = 0;
+    let (mut loss_sum, mut tokens) = (0.0, 0.0);
+    let mut scores = s2s_infer::Scores::default();
     while let Some(item) = iterator.next() {
         let progress = iterator.progress();
         iteration += 1;
         let item = model.step(item);
+        if history.is_some() {
+            let (loss, count) =
+                crate::metrics::loss_and_tokens(&item.sequence.loss, &item.sequence.targets);
+            loss_sum += loss * count;
+            tokens += count;
+            if let Some(batch) = &item.scores {
+                scores.merge(batch);
+            }
+        }
         processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
             item,
             progress,
@@ -329,6 +369,9 @@ fn validate_epoch<B: AutodiffBackend>(
             Some(iteration),
             None,
         )));
+    }
+    if let Some(history) = history {
+        history.record(epoch, loss_sum / tokens.max(1.0), &scores);
     }
     processor.process_valid(LearnerEvent::EndEpoch(epoch));
 }

@@ -1,6 +1,7 @@
 //! The optimizer side of the training recipes against hand computations: clipping by the
 //! global norm (PyTorch's `clip_grad_norm_`), AdamW's decoupled decay (and burn's own AdamW),
 //! and the learning-rate schedules at the steps where their formulas are easy to read.
+#![allow(clippy::unwrap_used)]
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, Param};
@@ -33,7 +34,10 @@ fn model(device: &burn::tensor::Device<B>) -> Two<B> {
             Tensor::<B, 1>::from_floats(values.as_slice(), device).reshape([d_in, d_out]),
         );
         let bias: Vec<f32> = (0..d_out).map(|i| (i as f32 + 0.5).cos() * 0.1).collect();
-        layer.bias = Some(Param::from_tensor(Tensor::from_floats(bias.as_slice(), device)));
+        layer.bias = Some(Param::from_tensor(Tensor::from_floats(
+            bias.as_slice(),
+            device,
+        )));
         layer
     };
     Two {
@@ -86,9 +90,15 @@ fn global_norm_clipping_matches_the_hand_computation() {
         .map(|v| f64::from(*v).powi(2))
         .sum::<f64>()
         .sqrt();
-    assert!(norm > 1.0, "the test needs a gradient above the bound, got {norm}");
+    assert!(
+        norm > 1.0,
+        "the test needs a gradient above the bound, got {norm}"
+    );
     let returned = clip_global_norm(&model, &mut g, 1.0);
-    assert!((returned - norm).abs() < 1e-4 * norm, "{returned} vs {norm}");
+    assert!(
+        (returned - norm).abs() < 1e-4 * norm,
+        "{returned} vs {norm}"
+    );
     let after = flat(&model, &g);
     let scale = 1.0 / (norm + 1e-6);
     for (a, b) in after.iter().zip(&before) {
@@ -214,7 +224,10 @@ fn schedules_follow_their_formulas() {
     assert!(close(s.lr_at(100), 1e-3));
     assert!(close(s.lr_at(600), 0.55e-3));
     assert!(close(s.lr_at(1100), 1e-4));
-    assert!(close(s.lr_at(5000), 1e-4), "past the end it stays at min_lr");
+    assert!(
+        close(s.lr_at(5000), 1e-4),
+        "past the end it stays at min_lr"
+    );
 
     let s = Schedule::new(&config(LrSchedule::Cosine, ""), 1100).unwrap();
     assert!(close(s.lr_at(100), 1e-3));
@@ -258,10 +271,14 @@ fn recipe_keys_are_checked_with_one_sentence() {
     assert!(error("lr_schedule = \"cosine\"\nlr = 0").contains("training.lr must be"));
     assert!(error("lr_schedule = \"warmup\"").contains("unknown variant"));
     assert!(error("weight_decay = -0.1").contains("training.weight_decay"));
-    assert!(error("early_stopping = { metric = \"rouge_l\", patience = 2 }")
-        .contains("needs \"rouge\" in training.valid_metrics"));
-    assert!(error("early_stopping = { metric = \"bleu\", patience = 0 }")
-        .contains("patience must be at least 1"));
+    assert!(
+        error("early_stopping = { metric = \"rouge_l\", patience = 2 }")
+            .contains("needs \"rouge\" in training.valid_metrics")
+    );
+    assert!(
+        error("early_stopping = { metric = \"bleu\", patience = 0 }")
+            .contains("patience must be at least 1")
+    );
     assert!(error("average_last = 5").contains("keep_checkpoints"));
     assert!(error("grad_clip = { norm = 1.0, kind = \"total\" }").contains("per_tensor"));
     // The older key still reads, as per-tensor clipping.
@@ -295,7 +312,10 @@ fn overrides_are_typed_checked_and_recorded() {
 
     let message = |sets: &[&str]| with(sets).unwrap_err().to_string();
     let bad_type = message(&["training.epochs=five"]);
-    assert!(bad_type.contains("--set training.epochs=five"), "{bad_type}");
+    assert!(
+        bad_type.contains("--set training.epochs=five"),
+        "{bad_type}"
+    );
     let unknown = message(&["training.epoch=5"]);
     assert!(unknown.contains("unknown field `epoch`"), "{unknown}");
     assert!(message(&["training.epochs"]).contains("expected key=value"));
