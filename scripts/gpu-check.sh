@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/backends.md on a machine with an NVIDIA GPU: `s2s backends`, the backend
-# parity test and `s2s bench` on cuda, wgpu (Vulkan) and tch (CUDA), beside ndarray and flex.
+# parity test and `s2s bench` on cuda, wgpu (Vulkan) and tch (CUDA), beside ndarray and flex,
+# then training on one GPU and on all of them (training.devices).
 #
 #   scripts/gpu-check.sh                         # builds here (needs cargo), then runs
 #   scripts/gpu-check.sh --bin B --parity P      # runs prebuilt binaries (no cargo needed)
@@ -96,6 +97,19 @@ fi
 log "s2s bench on $config"
 "$bin" bench --config "$config" --backends ndarray,flex,cuda,wgpu,tch --steps "$steps" \
   --out "$out/bench" 2>&1 | tee -a "$out/gpu-check.log" || status=1
+
+# training.devices: one epoch of a smaller run on GPU 0 alone and on every GPU (each batch split
+# over them); the two validation losses should agree to float tolerance. With one GPU only the
+# first run is made (the split over distinct devices needs two).
+gpus=$(nvidia-smi -L | wc -l)
+all=$(seq -s, 0 $((gpus - 1)))
+log "multi-device training on cuda: devices [0] and [$all] ($gpus GPUs)"
+for devices in 0 "$all"; do
+  [ "$devices" = 0 ] || [ "$gpus" -gt 1 ] || { echo "one GPU: no multi-device run" | tee -a "$out/gpu-check.log"; break; }
+  "$bin" train "$config" --backend cuda --no-tui --devices "$devices" \
+    --set training.epochs=1 --set data.max_train_pairs=2000 --set training.metric_pairs=0 \
+    --set "run_dir=\"$out/devices-${devices//,/-}\"" 2>&1 | tail -3 | tee -a "$out/gpu-check.log" || status=1
+done
 
 log "done: $out (status $status)"
 exit $status

@@ -1,5 +1,5 @@
-//! `s2s compare runs/a runs/b …`: loss, perplexity and validation-score curves (BLEU, or
-//! ROUGE-L for runs that log it instead) of several runs side by side
+//! `s2s compare runs/a runs/b …`: loss, perplexity, validation-score (BLEU, or
+//! ROUGE-L for runs that log it instead) and learning-rate curves of several runs side by side
 //! (runs on different backends or configs), read from the metric logs burn-train writes
 //! (`train/epoch-N/*.log`, `valid/epoch-N/*.log`, one `value,count` line per batch) and from
 //! `report.json`. Writes `compare.svg`, `compare.png` and `compare.md` and prints the table.
@@ -19,6 +19,8 @@ pub struct RunCurves {
     pub label: String,
     /// Training loss of every batch, epochs in order.
     pub train_loss: Vec<f64>,
+    /// The learning rate of every batch (burn-train's `Learning_Rate.log`), epochs in order.
+    pub learning_rate: Vec<f64>,
     /// Per epoch: count-weighted mean validation loss and perplexity, and the validation score
     /// (the last line of its log: the running corpus score over all its sentences).
     pub valid_loss: BTreeMap<usize, f64>,
@@ -34,6 +36,9 @@ pub struct RunCurves {
 /// Validation scores `compare` shows, in order of preference: BLEU for translation runs,
 /// ROUGE-L for summarization runs, chrF when only it was logged.
 pub const SCORE_LOGS: [&str; 3] = ["BLEU", "ROUGE-L", "chrF"];
+
+/// The log burn-train's `LearningRateMetric` ("Learning Rate") writes.
+const LEARNING_RATE_LOG: &str = "Learning_Rate";
 
 fn read_log(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
     s2s_infer::run_dir::read_metric_log(path).map_err(anyhow::Error::msg)
@@ -54,6 +59,11 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         if loss.is_file() {
             run.train_loss
                 .extend(read_log(&loss)?.into_iter().map(|(v, _)| v));
+        }
+        let lr = files.metric_log(RunDir::TRAIN_LOGS, epoch, LEARNING_RATE_LOG);
+        if lr.is_file() {
+            run.learning_rate
+                .extend(read_log(&lr)?.into_iter().map(|(v, _)| v));
         }
     }
     for epoch in files.logged_epochs(RunDir::VALID_LOGS) {
@@ -184,44 +194,60 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
         [] => "BLEU".to_string(),
         _ => names.join(" / "),
     };
+    let mut panels = vec![
+        LinePanel {
+            title: format!("training loss (moving average of {smooth} batches)"),
+            xlabel: "optimizer step".into(),
+            ylabel: "loss".into(),
+            series: named(&|r| {
+                moving_average(&r.train_loss, smooth)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| ((i + 1) as f64, v))
+                    .collect()
+            }),
+            markers: false,
+        },
+        LinePanel {
+            title: "validation loss".into(),
+            xlabel: "epoch".into(),
+            ylabel: "loss".into(),
+            series: named(&|r| series(&r.valid_loss)),
+            markers: true,
+        },
+        LinePanel {
+            title: "validation perplexity".into(),
+            xlabel: "epoch".into(),
+            ylabel: "perplexity".into(),
+            series: named(&|r| series(&r.valid_perplexity)),
+            markers: true,
+        },
+        LinePanel {
+            title: format!("validation {score}"),
+            xlabel: "epoch".into(),
+            ylabel: score.clone(),
+            series: named(&|r| series(&r.valid_score)),
+            markers: true,
+        },
+    ];
+    if runs.iter().any(|r| !r.learning_rate.is_empty()) {
+        panels.push(LinePanel {
+            title: "learning rate".into(),
+            xlabel: "optimizer step".into(),
+            ylabel: "learning rate".into(),
+            series: named(&|r| {
+                r.learning_rate
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| ((i + 1) as f64, *v))
+                    .collect()
+            }),
+            markers: false,
+        });
+    }
     Figure {
         title: "s2s compare".into(),
-        panels: Panels::Lines(vec![
-            LinePanel {
-                title: format!("training loss (moving average of {smooth} batches)"),
-                xlabel: "optimizer step".into(),
-                ylabel: "loss".into(),
-                series: named(&|r| {
-                    moving_average(&r.train_loss, smooth)
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, v)| ((i + 1) as f64, v))
-                        .collect()
-                }),
-                markers: false,
-            },
-            LinePanel {
-                title: "validation loss".into(),
-                xlabel: "epoch".into(),
-                ylabel: "loss".into(),
-                series: named(&|r| series(&r.valid_loss)),
-                markers: true,
-            },
-            LinePanel {
-                title: "validation perplexity".into(),
-                xlabel: "epoch".into(),
-                ylabel: "perplexity".into(),
-                series: named(&|r| series(&r.valid_perplexity)),
-                markers: true,
-            },
-            LinePanel {
-                title: format!("validation {score}"),
-                xlabel: "epoch".into(),
-                ylabel: score.clone(),
-                series: named(&|r| series(&r.valid_score)),
-                markers: true,
-            },
-        ]),
+        panels: Panels::Lines(panels),
     }
 }
 

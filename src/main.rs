@@ -60,6 +60,10 @@ enum Command {
         /// Backend to train on; overrides `training.backend` in the config.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
+        /// Devices to train on, e.g. `0,1` (CUDA 0 and 1): every batch is split over them;
+        /// overrides `training.devices` in the config.
+        #[arg(long, value_delimiter = ',', value_name = "I,J")]
+        devices: Option<Vec<usize>>,
         /// Continue from the last checkpoint of the run.
         #[arg(long)]
         resume: bool,
@@ -299,12 +303,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             overrides,
             backend,
+            devices,
             resume,
             no_tui,
         } => train::train(train::TrainArgs {
             config_path: &config,
             overrides: &overrides,
             backend,
+            devices,
             resume,
             no_tui,
         }),

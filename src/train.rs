@@ -38,6 +38,8 @@ pub struct TrainArgs<'a> {
     /// `--set key=value`, applied in order.
     pub overrides: &'a [String],
     pub backend: Option<BackendKind>,
+    /// `--devices`: replaces `training.devices`.
+    pub devices: Option<Vec<usize>>,
     pub resume: bool,
     pub no_tui: bool,
 }
@@ -49,10 +51,24 @@ pub fn train(args: TrainArgs<'_>) -> anyhow::Result<()> {
         config_path,
         overrides,
         backend,
+        devices,
         resume,
         no_tui,
     } = args;
     let mut config = read_config_with(config_path, overrides)?;
+    // The flags a resume has to repeat, for the message of an interrupted run.
+    let mut again: String = overrides.iter().map(|o| format!(" --set '{o}'")).collect();
+    if let Some(kind) = backend {
+        again.push_str(&format!(" --backend {kind}"));
+    }
+    if let Some(devices) = devices {
+        let list: Vec<String> = devices.iter().map(usize::to_string).collect();
+        again.push_str(&format!(" --devices {}", list.join(",")));
+        config.training.devices = devices;
+        config
+            .validate()
+            .with_context(|| format!("with --devices, in {}", config_path.display()))?;
+    }
     let kind = run_backend(backend, &config)?;
     backend::set_threads(config.training.threads)?;
     config.training.backend = kind;
@@ -78,17 +94,9 @@ pub fn train(args: TrainArgs<'_>) -> anyhow::Result<()> {
         },
     )
     .map_err(|e| match e.downcast_ref::<s2s_train::TrainError>() {
-        Some(s2s_train::TrainError::Interrupted { .. }) => anyhow::anyhow!(
-            "{e}: s2s train {}{}{} --resume",
-            config_path.display(),
-            overrides
-                .iter()
-                .map(|o| format!(" --set '{o}'"))
-                .collect::<String>(),
-            backend
-                .map(|k| format!(" --backend {k}"))
-                .unwrap_or_default()
-        ),
+        Some(s2s_train::TrainError::Interrupted { .. }) => {
+            anyhow::anyhow!("{e}: s2s train {}{again} --resume", config_path.display())
+        }
         _ => e,
     })?;
     print_report(&report);

@@ -1098,3 +1098,127 @@ fn bench_runs_the_pytorch_reference_on_the_same_batches_or_says_how_to_install_i
     let table = std::fs::read_to_string(dir.path().join("with/bench.md")).unwrap();
     assert!(table.contains("vs pytorch"), "{table}");
 }
+
+#[test]
+fn set_overrides_are_recorded_and_average_makes_a_run_generate_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    let train = fixture("bible-en-fr-train.tsv");
+    let valid = fixture("bible-en-fr-valid.tsv");
+    std::fs::write(
+        &config,
+        tiny_config(
+            &train,
+            &valid,
+            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\nmetric_pairs = 0\nsamples = 0\n",
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    // A misspelt key is refused with the override named, before any run directory exists.
+    let out = s2s(
+        &["train", config, "--set", "training.epoch=2"],
+        None,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--set training.epoch=2: unknown field `epoch`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!dir.path().join("runs/tiny").exists());
+
+    let out = s2s(
+        &[
+            "train",
+            config,
+            "--set",
+            "training.epochs=3",
+            "--set",
+            "training.keep_checkpoints=3",
+            "--set",
+            "training.lr_schedule=cosine",
+            "--set",
+            "training.grad_clip={ norm = 0.5, kind = \"global\" }",
+            "--set",
+            "training.optimizer=adamw",
+            "--set",
+            "training.weight_decay=0.01",
+        ],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("all 3 epochs (training.epochs) ran; model.mpk: the last epoch (3)"),
+        "{stdout}"
+    );
+    let run = dir.path().join("runs/tiny");
+    let resolved = s2s_infer::ExperimentConfig::from_toml(
+        &std::fs::read_to_string(run.join("config.toml")).unwrap(),
+    )
+    .unwrap();
+    let t = &resolved.training;
+    assert_eq!(t.epochs, 3);
+    assert_eq!(t.lr_schedule, s2s_infer::LrSchedule::Cosine);
+    assert_eq!(t.optimizer, s2s_infer::OptimizerKind::AdamW);
+    assert_eq!(
+        (t.grad_clip.norm, t.grad_clip.kind),
+        (0.5, s2s_infer::ClipKind::Global)
+    );
+    assert_eq!(t.weight_decay, 0.01);
+
+    // Averaging: more checkpoints than the run kept is one sentence; two make a run of their
+    // own that generate loads, with weights between those of its epochs.
+    let run_arg = run.to_str().unwrap();
+    let out = s2s(
+        &["average", "--run", run_arg, "--last", "4"],
+        None,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("3 epoch checkpoint(s) (1, 2, 3), fewer than the 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s2s(
+        &["average", "--run", run_arg, "--last", "2"],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the mean of epochs 2, 3 of"),
+        "{}",
+        text(&out.stdout)
+    );
+    let averaged_run = dir.path().join("runs/tiny-avg2");
+    let averaged = common::weights(&averaged_run);
+    let last = common::weights(&run);
+    assert_eq!(averaged.len(), last.len());
+    assert_ne!(averaged, last);
+    let out = s2s(
+        &["generate", "--run", averaged_run.to_str().unwrap()],
+        Some("In the beginning, God created the heavens and the earth.\nJesus wept.\n"),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    // A second average into the same place is refused rather than overwritten.
+    let out = s2s(
+        &["average", "--run", run_arg, "--last", "2"],
+        None,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+}

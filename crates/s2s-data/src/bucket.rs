@@ -236,6 +236,15 @@ impl EpochBatches {
         padded_tokens(indices.iter().map(|&i| &self.items[i]))
     }
 
+    /// The loss's tokens in the batch of the pairs at `indices`: each target plus its `</s>`
+    /// (the non-padding labels).
+    pub fn label_tokens(&self, indices: &[usize]) -> usize {
+        indices
+            .iter()
+            .map(|&i| self.items[i].target.len() + 1)
+            .sum()
+    }
+
     /// The pairs at `indices`, padded into one batch on `device`.
     pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Seq2SeqBatch<B> {
         let pairs = indices.iter().map(|&i| self.items[i].clone()).collect();

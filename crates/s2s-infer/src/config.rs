@@ -255,6 +255,12 @@ pub struct TrainingConfig {
     /// Intra-op threads of the CPU backends (rayon's pool for ndarray and flex, matrixmultiply's
     /// for ndarray's matmuls, libtorch's for tch); 0 uses every logical CPU. Default: 0.
     pub threads: usize,
+    /// Devices to train on, as indices of the backend's device kind (CUDA 0, 1, …; libtorch's
+    /// CUDA devices when it sees CUDA). More than one splits every batch over
+    /// them (data parallelism, the same update as one device with the whole batch); on the CPU
+    /// backends every index is the same processor. Empty: the backend's default device.
+    /// Default: `[]`.
+    pub devices: Vec<usize>,
     /// Default: 10.
     pub epochs: usize,
     /// Sentence pairs per batch. Default: 64.
@@ -365,6 +371,7 @@ impl Default for TrainingConfig {
         Self {
             backend: BackendKind::Ndarray,
             threads: 0,
+            devices: Vec::new(),
             epochs: 10,
             batch_size: 64,
             bucket_pool: 32,
@@ -471,6 +478,7 @@ impl ExperimentConfig {
         "training.valid_metrics",
         "training.backend",
         "training.threads",
+        "training.devices",
         "generation",
         // Where the pairs are read from; their contents are checked (`data.sha256`) instead.
         "data.train",
@@ -642,6 +650,16 @@ impl ExperimentConfig {
                     )));
                 }
             }
+        }
+        if let Some(twice) = t
+            .devices
+            .iter()
+            .enumerate()
+            .find_map(|(i, d)| t.devices[..i].contains(d).then_some(d))
+        {
+            return Err(invalid(format!(
+                "training.devices lists device {twice} twice"
+            )));
         }
         if t.average_last > 1 && t.early_stopping.is_some() {
             return Err(invalid(

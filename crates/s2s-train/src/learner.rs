@@ -105,6 +105,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
     });
     let strategy = RunStrategy::<B> {
         device: device.clone(),
+        devices: crate::parallel::devices_of::<B>(device, &t.devices),
         batches: data.batches.clone(),
         seed: t.seed,
         checkpoint_every_steps: t.checkpoint_every_steps,

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logger;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod prepare;
 pub mod renderer;
 mod report;

@@ -22,7 +22,8 @@ use crate::strategy::Outcome;
 use crate::validation::{ValidDecoder, ValidItem};
 use crate::{RunLock, TrainError};
 
-/// Trains the experiment into `run` on `device` and returns the final report.
+/// Trains the experiment into `run` on `device` (with `training.devices`: on the devices of
+/// its kind it lists, the first holding the weights) and returns the final report.
 ///
 /// Takes the run directory's lock ([`RunLock`]) first. A resume checks, before it writes
 /// anything, that the config differs from the run's only in keys that may change
@@ -46,6 +47,8 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<TrainReport, TrainError> {
     let started = Instant::now();
     config.validate()?;
+    // With training.devices, the first listed holds the weights, the optimizer and the report.
+    let device = crate::parallel::devices_of::<B>(&device, &config.training.devices).swap_remove(0);
     let _lock = RunLock::acquire(run.path())?;
     let has_checkpoints = !checkpoint::list_checkpoints(run.path()).is_empty();
     match (options.resume, has_checkpoints) {

@@ -23,9 +23,27 @@ impl<B: AutodiffBackend> TrainStep for Seq2SeqLearner<B> {
     type Output = SequenceOutput<B>;
 
     fn step(&self, batch: Seq2SeqBatch<B>) -> TrainOutput<SequenceOutput<B>> {
+        self.step_weighted(batch, 1.0)
+    }
+}
+
+impl<B: AutodiffBackend> Seq2SeqLearner<B> {
+    /// A training step whose gradients are those of `weight ×` the batch's loss (the item's
+    /// loss stays unweighted): a shard's share of a batch split over devices
+    /// ([`crate::parallel`]).
+    pub fn step_weighted(
+        &self,
+        batch: Seq2SeqBatch<B>,
+        weight: f64,
+    ) -> TrainOutput<SequenceOutput<B>> {
         // The output projection and cross-entropy fused on the inner backend (docs/performance.md).
         let out = self.model.forward_loss_fused(batch);
-        let grads = out.surrogate.backward();
+        let surrogate = if weight == 1.0 {
+            out.surrogate
+        } else {
+            out.surrogate.mul_scalar(weight)
+        };
+        let grads = surrogate.backward();
         TrainOutput::new(
             self,
             grads,

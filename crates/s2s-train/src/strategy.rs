@@ -32,6 +32,7 @@ use s2s_data::EpochBatches;
 use crate::checkpoint::{all_finite, step_seed, CheckpointRef, LatestOnly};
 use crate::early_stopping::{StopHistory, StopVerdict};
 use crate::optim::{Schedule, TrainingOptimizer};
+use crate::parallel::data_parallel_step;
 use crate::step::Seq2SeqLearner;
 use s2s_infer::{RunDir, RunRecorder};
 
@@ -78,6 +79,9 @@ impl Outcome {
 /// The s2s training loop as a burn-train strategy (see the module docs).
 pub(crate) struct RunStrategy<B: AutodiffBackend> {
     pub device: B::Device,
+    /// `device` and the others of `training.devices`: more than one splits every batch over
+    /// them ([`crate::parallel`]).
+    pub devices: Vec<B::Device>,
     pub batches: EpochBatches,
     pub seed: u64,
     /// 0: no step checkpoints except when stopped.
@@ -139,8 +143,11 @@ impl<B: AutodiffBackend> RunStrategy<B> {
             let step = (epoch - 1) * per_epoch + index + 1;
             B::seed(&self.device, step_seed(self.seed, step));
             learner.lr_step();
-            let batch = self.batches.batch::<B>(indices, &self.device);
-            let output = learner.train_step(batch);
+            let output = if self.devices.len() > 1 {
+                data_parallel_step(&learner.model(), &self.batches, indices, &self.devices)
+            } else {
+                learner.train_step(self.batches.batch::<B>(indices, &self.device))
+            };
             let loss = output.item.loss.clone().into_scalar().elem::<f64>();
             if !loss.is_finite() {
                 return Some(Outcome::NonFiniteLoss { epoch, step, loss });

@@ -43,6 +43,20 @@ const KEYS: &[&str] = &[
     "training.warmup_steps",
     "training.adam_beta2",
     "training.grad_clip_norm",
+    "training.grad_clip",
+    "training.grad_clip.norm",
+    "training.grad_clip.kind",
+    "training.max_tokens",
+    "training.optimizer",
+    "training.weight_decay",
+    "training.lr_schedule",
+    "training.lr",
+    "training.min_lr",
+    "training.early_stopping",
+    "training.early_stopping.metric",
+    "training.early_stopping.patience",
+    "training.early_stopping.min_delta",
+    "training.average_last",
     "training.label_smoothing",
     "training.grad_accumulation",
     "training.keep_checkpoints",
@@ -85,6 +99,15 @@ const VALUES: &[&str] = &[
     "[\"rouge\", \"bleu\"]",
     "[\"rouge\", \"rouge\"]",
     "{ source = \"truncate\" }",
+    "\"global\"",
+    "\"per_tensor\"",
+    "\"adamw\"",
+    "\"cosine\"",
+    "\"inverse_sqrt\"",
+    "\"rouge_l\"",
+    "{ norm = 1.0, kind = \"global\" }",
+    "{ metric = \"bleu\", patience = 2 }",
+    "{ metric = \"valid_loss\", patience = 1, min_delta = 0.01 }",
 ];
 
 /// Sets `key` (dotted) to `value` by appending a table header and the key: TOML refuses a
@@ -138,6 +161,33 @@ proptest! {
             text = set(&text, KEYS[k], VALUES[v]);
         }
         check(&text)?;
+    }
+
+    #[test]
+    fn random_overrides_never_panic_and_read_back(
+        which in 0..64usize,
+        edits in prop::collection::vec((0..KEYS.len(), 0..VALUES.len()), 1..5),
+    ) {
+        let configs = shipped();
+        let text = &configs[which % configs.len()];
+        let overrides: Vec<String> = edits
+            .iter()
+            .map(|(k, v)| format!("{}={}", KEYS[*k], VALUES[*v]))
+            .collect();
+        match ExperimentConfig::from_toml_with(text, &overrides) {
+            Ok(config) => {
+                if config.validate().is_ok() {
+                    let written = config
+                        .to_toml()
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let read = ExperimentConfig::from_toml(&written)
+                        .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+                    prop_assert_eq!(read, config);
+                }
+            }
+            // The shipped file parses, so every error is an override's, and names it.
+            Err(e) => prop_assert!(e.to_string().contains("--set "), "{}", e),
+        }
     }
 
     #[test]
