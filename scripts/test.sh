@@ -5,7 +5,7 @@
 #   scripts/test.sh                                   # = cargo test (ndarray only)
 #   S2S_TEST_FEATURES=flex scripts/test.sh            # + flex (nothing to install)
 #   eval "$(scripts/setup-lavapipe.sh)"; scripts/setup-tch.sh
-#   S2S_TEST_FEATURES=flex,wgpu,tch scripts/test.sh   # what .ci/run does
+#   S2S_TEST_FEATURES=flex,wgpu,tch,cuda scripts/test.sh   # what .ci/run does
 #   scripts/test.sh --test backend_parity -- --nocapture   # extra arguments go to cargo test
 #
 # With tch it sources the environment scripts/setup-tch.sh wrote (libtorch on LD_LIBRARY_PATH).

@@ -54,8 +54,11 @@ fn short(v: f64) -> String {
         format!("{v:.1}")
     } else if a >= 1.0 {
         format!("{v:.2}")
-    } else {
+    } else if a >= 0.01 {
         format!("{v:.3}")
+    } else {
+        // Learning rates: 8.0e-4, not 0.001.
+        format!("{v:.1e}")
     }
 }
 

@@ -20,6 +20,7 @@
 use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::BasicOps;
 use burn::train::{SequenceOutput, TrainOutput};
 use s2s_data::EpochBatches;
 use s2s_model::Seq2SeqBatch;
@@ -41,6 +42,19 @@ pub fn devices_of<B: Backend>(main: &B::Device, indices: &[usize]) -> Vec<B::Dev
         .collect()
 }
 
+/// The rows `start..end` of `tensor`, on `device`.
+fn rows<B: Backend, K: BasicOps<B>>(
+    tensor: &Tensor<B, 2, K>,
+    start: usize,
+    end: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, K> {
+    tensor
+        .clone()
+        .narrow(0, start, end - start)
+        .to_device(device)
+}
+
 /// The rows `start..end` of every tensor of `batch`, on `device`.
 fn shard<B: Backend>(
     batch: &Seq2SeqBatch<B>,
@@ -49,27 +63,11 @@ fn shard<B: Backend>(
     device: &B::Device,
 ) -> Seq2SeqBatch<B> {
     Seq2SeqBatch {
-        source: batch.source.clone().slice([start..end]).to_device(device),
-        source_pad_mask: batch
-            .source_pad_mask
-            .clone()
-            .slice([start..end])
-            .to_device(device),
-        target_input: batch
-            .target_input
-            .clone()
-            .slice([start..end])
-            .to_device(device),
-        target_labels: batch
-            .target_labels
-            .clone()
-            .slice([start..end])
-            .to_device(device),
-        target_pad_mask: batch
-            .target_pad_mask
-            .clone()
-            .slice([start..end])
-            .to_device(device),
+        source: rows(&batch.source, start, end, device),
+        source_pad_mask: rows(&batch.source_pad_mask, start, end, device),
+        target_input: rows(&batch.target_input, start, end, device),
+        target_labels: rows(&batch.target_labels, start, end, device),
+        target_pad_mask: rows(&batch.target_pad_mask, start, end, device),
     }
 }
 
