@@ -58,14 +58,10 @@ pub fn average(run_dir: &Path, last: usize, out: Option<PathBuf>) -> anyhow::Res
     s2s_data::write_atomic(&target.config_path(), config.to_toml()?.as_bytes())?;
     save_model(&model, target.file(RunDir::MODEL))
         .with_context(|| format!("cannot write {}", target.model_path().display()))?;
-    let list = epochs
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     println!(
-        "{}: the mean of epochs {list} of {}",
+        "{}: the mean of epochs {} of {}",
         target.model_path().display(),
+        s2s_train::average::epoch_list(&epochs),
         run.path().display()
     );
     Ok(out)

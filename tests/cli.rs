@@ -52,21 +52,22 @@ seed = 3
     )
 }
 
+/// `dir/tiny.toml`: [`tiny_config`] on the fixture's training and validation verses.
+fn write_tiny_config(dir: &Path, training: &str) -> PathBuf {
+    let config = dir.join("tiny.toml");
+    let train = fixture("bible-en-fr-train.tsv");
+    let valid = fixture("bible-en-fr-valid.tsv");
+    std::fs::write(&config, tiny_config(&train, &valid, training)).unwrap();
+    config
+}
+
 #[test]
 fn train_writes_a_run_and_generate_prints_one_line_per_input() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tiny.toml");
-    let train = fixture("bible-en-fr-train.tsv");
-    let valid = fixture("bible-en-fr-valid.tsv");
-    std::fs::write(
-        &config,
-        tiny_config(
-            &train,
-            &valid,
-            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\n",
-        ),
-    )
-    .unwrap();
+    let config = write_tiny_config(
+        dir.path(),
+        "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\n",
+    );
 
     let out = s2s(&["train", config.to_str().unwrap()], None, dir.path());
     assert!(
@@ -134,15 +135,10 @@ fn train_writes_a_run_and_generate_prints_one_line_per_input() {
             (split, std::fs::read_to_string(path).unwrap())
         })
         .collect();
-    std::fs::write(
-        &config,
-        tiny_config(
-            &train,
-            &valid,
-            "epochs = 2\nbatch_size = 16\nwarmup_steps = 10\n",
-        ),
-    )
-    .unwrap();
+    write_tiny_config(
+        dir.path(),
+        "epochs = 2\nbatch_size = 16\nwarmup_steps = 10\n",
+    );
     let out = s2s(
         &["train", config.to_str().unwrap(), "--resume"],
         None,
@@ -837,18 +833,10 @@ fn backends_lists_every_backend_and_probes_the_compiled_ones() {
 #[test]
 fn bench_measures_each_backend_and_compare_plots_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tiny.toml");
-    let train = fixture("bible-en-fr-train.tsv");
-    let valid = fixture("bible-en-fr-valid.tsv");
-    std::fs::write(
-        &config,
-        tiny_config(
-            &train,
-            &valid,
-            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\n",
-        ),
-    )
-    .unwrap();
+    let config = write_tiny_config(
+        dir.path(),
+        "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\n",
+    );
     // The CPU backends compiled in: flex and tch (libtorch on the CPU) run anywhere they are
     // built. wgpu on lavapipe compiles its kernels anew for every batch shape (about 200 s for
     // these 4 steps in a debug build), so only S2S_BENCH_WGPU=1 adds it here; the parity test
@@ -1102,18 +1090,10 @@ fn bench_runs_the_pytorch_reference_on_the_same_batches_or_says_how_to_install_i
 #[test]
 fn set_overrides_are_recorded_and_average_makes_a_run_generate_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tiny.toml");
-    let train = fixture("bible-en-fr-train.tsv");
-    let valid = fixture("bible-en-fr-valid.tsv");
-    std::fs::write(
-        &config,
-        tiny_config(
-            &train,
-            &valid,
-            "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\nmetric_pairs = 0\nsamples = 0\n",
-        ),
-    )
-    .unwrap();
+    let config = write_tiny_config(
+        dir.path(),
+        "epochs = 1\nbatch_size = 16\nwarmup_steps = 10\nmetric_pairs = 0\nsamples = 0\n",
+    );
     let config = config.to_str().unwrap();
 
     // A misspelt key is refused with the override named, before any run directory exists.
@@ -1182,7 +1162,7 @@ fn set_overrides_are_recorded_and_average_makes_a_run_generate_loads() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("3 epoch checkpoint(s) (1, 2, 3), fewer than the 4"),
+        text(&out.stderr).contains("the run has 3 epoch(s), fewer than the 4 asked for"),
         "{}",
         text(&out.stderr)
     );

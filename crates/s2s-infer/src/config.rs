@@ -278,7 +278,8 @@ pub struct TrainingConfig {
     pub optimizer: OptimizerKind,
     /// Weight decay: an L2 term with `adam`, decoupled decay with `adamw`. Default: 0.
     pub weight_decay: f64,
-    /// `noam`, `inverse_sqrt`, `linear` or `cosine` ([`LrSchedule`], counted in batches).
+    /// `noam`, `inverse_sqrt`, `linear` or `cosine` ([`LrSchedule`], counted in optimizer
+    /// steps).
     /// Default: `noam`.
     pub lr_schedule: LrSchedule,
     /// Noam factor: `lr = factor · d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)`
@@ -289,7 +290,8 @@ pub struct TrainingConfig {
     pub lr: f64,
     /// The learning rate `linear` and `cosine` end at. Default: 0.
     pub min_lr: f64,
-    /// Warm-up steps (batches) of every schedule. Default: 4000.
+    /// Warm-up optimizer steps of every schedule (at least 1 for `noam` and `inverse_sqrt`).
+    /// Default: 4000.
     pub warmup_steps: usize,
     /// Adam β1. Default: 0.9.
     pub adam_beta1: f32,
@@ -304,7 +306,8 @@ pub struct TrainingConfig {
     pub grad_clip: GradClip,
     /// Label smoothing ε. Default: 0.1.
     pub label_smoothing: f64,
-    /// Accumulate gradients over this many batches. Default: 1.
+    /// One optimizer step per this many batches, each batch's gradient weighted by its share
+    /// of their target tokens (the step of one batch holding them all). Default: 1.
     pub grad_accumulation: usize,
     /// Seed for initialisation, dropout and shuffling. Default: 42.
     pub seed: u64,
@@ -437,6 +440,9 @@ impl ExperimentConfig {
             return Ok(config);
         }
         let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        if !overrides.is_empty() {
+            spell_grad_clip_as_table(&mut table);
+        }
         let mut config = config;
         for assignment in overrides {
             let refused = |why: String| invalid(format!("--set {assignment}: {}", why.trim_end()));
@@ -470,8 +476,6 @@ impl ExperimentConfig {
         "run_dir",
         "training.epochs",
         "training.keep_checkpoints",
-        "training.early_stopping",
-        "training.average_last",
         "training.checkpoint_every_steps",
         "training.samples",
         "training.metric_pairs",
@@ -661,6 +665,13 @@ impl ExperimentConfig {
                 "training.devices lists device {twice} twice"
             )));
         }
+        if t.early_stopping.is_some() && t.unfreeze_encoder_after.is_some() {
+            return Err(invalid(
+                "training.early_stopping cannot be combined with \
+                 training.unfreeze_encoder_after (a stop while the encoder is frozen would end \
+                 the run before it trains); set one",
+            ));
+        }
         if t.average_last > 1 && t.early_stopping.is_some() {
             return Err(invalid(
                 "training.average_last and training.early_stopping both choose the weights of \
@@ -713,10 +724,16 @@ impl ExperimentConfig {
                 "training.{name} must be a finite number, got {value}"
             )));
         }
-        if t.warmup_steps == 0 || t.lr_factor <= 0.0 {
-            return Err(invalid(
-                "training.warmup_steps and training.lr_factor must be greater than 0",
-            ));
+        let warmup_needed = matches!(t.lr_schedule, LrSchedule::Noam | LrSchedule::InverseSqrt);
+        if warmup_needed && t.warmup_steps == 0 {
+            return Err(invalid(format!(
+                "training.warmup_steps must be greater than 0 with lr_schedule = \"{}\" \
+                 (linear and cosine may start at the peak)",
+                t.lr_schedule.name()
+            )));
+        }
+        if t.lr_schedule == LrSchedule::Noam && t.lr_factor <= 0.0 {
+            return Err(invalid("training.lr_factor must be greater than 0"));
         }
         if !(0.0..1.0).contains(&t.label_smoothing) {
             return Err(invalid("training.label_smoothing must be in [0, 1)"));
@@ -789,6 +806,26 @@ impl ExperimentConfig {
         }
         Ok(())
     }
+}
+
+/// `training.grad_clip_norm = x` and `training.grad_clip = x` rewritten as the table they
+/// mean, `grad_clip = { norm = x, kind = "per_tensor" }`, so that an override of
+/// `training.grad_clip` or one of its keys replaces or edits it instead of clashing with it.
+fn spell_grad_clip_as_table(config: &mut toml::Table) {
+    let Some(toml::Value::Table(training)) = config.get_mut("training") else {
+        return;
+    };
+    let value = match training.remove("grad_clip_norm") {
+        Some(old) => old,
+        None => match training.get("grad_clip") {
+            Some(norm @ (toml::Value::Float(_) | toml::Value::Integer(_))) => norm.clone(),
+            _ => return,
+        },
+    };
+    let mut clip = toml::Table::new();
+    clip.insert("norm".into(), value);
+    clip.insert("kind".into(), "per_tensor".into());
+    training.insert("grad_clip".into(), toml::Value::Table(clip));
 }
 
 /// Splits `key=value` into the dotted key's parts and the TOML value (a bare word is a

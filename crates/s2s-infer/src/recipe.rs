@@ -18,8 +18,9 @@ pub enum OptimizerKind {
     AdamW,
 }
 
-/// `training.lr_schedule`: the learning rate at step `t` (1-based, counted in batches), with
-/// `w = warmup_steps`, `T` = the run's total batches (`epochs` × batches per epoch).
+/// `training.lr_schedule`: the learning rate at optimizer step `t` (1-based), with
+/// `w = warmup_steps`, `T` = the run's optimizer steps (`epochs` × batches per epoch /
+/// `grad_accumulation`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LrSchedule {
@@ -75,10 +76,16 @@ pub struct GradClip {
     pub kind: ClipKind,
 }
 
+impl GradClip {
+    fn default_norm() -> f32 {
+        1.0
+    }
+}
+
 impl Default for GradClip {
     fn default() -> Self {
         Self {
-            norm: 1.0,
+            norm: Self::default_norm(),
             kind: ClipKind::PerTensor,
         }
     }
@@ -89,6 +96,7 @@ impl<'de> Deserialize<'de> for GradClip {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Table {
+            #[serde(default = "GradClip::default_norm")]
             norm: f32,
             #[serde(default)]
             kind: ClipKind,
@@ -102,7 +110,7 @@ impl<'de> Deserialize<'de> for GradClip {
         match Either::deserialize(deserializer).map_err(|_| {
             serde::de::Error::custom(
                 "training.grad_clip must be a number or { norm = <number>, kind = \"global\" | \
-                 \"per_tensor\" }",
+                 \"per_tensor\" } (no other keys)",
             )
         })? {
             Either::Norm(norm) => Ok(Self {
@@ -174,7 +182,7 @@ impl std::fmt::Display for StopMetric {
 
 /// `training.early_stopping = { metric = "bleu", patience = 3, min_delta = 0.1 }`: training
 /// stops once `patience` validation epochs in a row have not improved on the best by more than
-/// `min_delta` (Keras' `EarlyStopping`, HF's `EarlyStoppingCallback`), and the best epoch's
+/// `min_delta` (Keras' `EarlyStopping`), and the best epoch's
 /// weights become `model.mpk`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -128,27 +128,52 @@ pub fn average_epochs<B: Backend>(
     }))
 }
 
-/// The last `n` epoch checkpoints of `run_dir` (by epoch number), oldest first.
+/// The last `n` epochs of `run_dir`, `E-n+1..=E` with `E` its newest epoch checkpoint; each
+/// must have its checkpoint (a kept best epoch older than that range is not used).
 ///
 /// # Errors
-/// [`TrainError::Average`] when `n` is 0 or the run has fewer than `n`, naming those it has.
+/// [`TrainError::Average`] when `n` is 0, the run has no epoch checkpoint, or one of those
+/// epochs' checkpoints is gone, naming the ones it has.
 pub fn last_epochs(run_dir: &Path, n: usize) -> Result<Vec<usize>, TrainError> {
-    let epochs = epoch_checkpoints(run_dir);
     if n == 0 {
         return Err(TrainError::Average("--last must be at least 1".into()));
     }
-    if epochs.len() < n {
+    let have = epoch_checkpoints(run_dir);
+    let dir = run_dir.join(RunDir::CHECKPOINTS);
+    let Some(&newest) = have.last() else {
         return Err(TrainError::Average(format!(
-            "{} has {} epoch checkpoint(s) ({}), fewer than the {n} asked for; a run keeps \
-             training.keep_checkpoints of them (plus the best)",
-            run_dir.join(RunDir::CHECKPOINTS).display(),
-            epochs.len(),
-            epochs
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{} has no epoch checkpoint",
+            dir.display()
+        )));
+    };
+    if newest < n {
+        return Err(TrainError::Average(format!(
+            "the run has {newest} epoch(s), fewer than the {n} asked for"
         )));
     }
-    Ok(epochs[epochs.len() - n..].to_vec())
+    let wanted: Vec<usize> = (newest + 1 - n..=newest).collect();
+    let missing: Vec<usize> = wanted
+        .iter()
+        .copied()
+        .filter(|e| !have.contains(e))
+        .collect();
+    if !missing.is_empty() {
+        return Err(TrainError::Average(format!(
+            "the last {n} epochs are {}, but {} holds the checkpoints of epochs {} only (a run \
+             keeps training.keep_checkpoints of them, and its best)",
+            epoch_list(&wanted),
+            dir.display(),
+            epoch_list(&have)
+        )));
+    }
+    Ok(wanted)
+}
+
+/// `1, 2, 3`.
+pub fn epoch_list(epochs: &[usize]) -> String {
+    epochs
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -197,10 +197,12 @@ pub struct KeepStopBest {
 impl KeepStopBest {
     /// The rule of `training.early_stopping` over `history`.
     pub fn new(rule: EarlyStopping, history: StopHistory) -> Self {
+        // A resumed run's best so far is this launch's to replace (and delete) when beaten.
+        let kept = history.best(&rule).map(|(epoch, _)| epoch);
         Self {
             rule,
             history,
-            kept: None,
+            kept,
         }
     }
 }

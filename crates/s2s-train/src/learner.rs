@@ -84,8 +84,12 @@ pub(crate) fn launch<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<PhaseEnd<B::InnerBackend>, TrainError> {
     let t = &config.training;
-    // The schedule counts batches, over every epoch of the run.
-    let total_steps = t.epochs * data.batches.batches_per_epoch();
+    // The schedule counts optimizer steps, over every epoch of the run.
+    let total_steps = t.epochs
+        * data
+            .batches
+            .batches_per_epoch()
+            .div_ceil(t.grad_accumulation.max(1));
     let (optimizer, scheduler) = optimizer_and_schedule::<B>(config, total_steps)?;
     let recorder = RunRecorder::default();
 
@@ -105,7 +109,8 @@ pub(crate) fn launch<B: AutodiffBackend>(
     });
     let strategy = RunStrategy::<B> {
         device: device.clone(),
-        devices: crate::parallel::devices_of::<B>(device, &t.devices),
+        devices: crate::parallel::devices_of::<B>(device, &t.devices)
+            .map_err(TrainError::Config)?,
         batches: data.batches.clone(),
         seed: t.seed,
         checkpoint_every_steps: t.checkpoint_every_steps,

@@ -11,7 +11,7 @@
 //! wrapped optimizer's own (checkpoints of either form load into the other).
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::LrScheduler;
@@ -138,32 +138,6 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     total
 }
 
-/// The gradients of every device summed into one set, each on the device of its first
-/// holder ([`MultiGradientsParams::remove`]).
-fn sum_devices<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: &M,
-    mut grads: MultiGradientsParams,
-) -> GradientsParams {
-    struct Sum<'a> {
-        from: &'a mut MultiGradientsParams,
-        to: GradientsParams,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Sum<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let id: ParamId = param.id;
-            if let Some((grad, _)) = self.from.remove::<B::InnerBackend, D>(id) {
-                self.to.register::<B::InnerBackend, D>(id, grad);
-            }
-        }
-    }
-    let mut sum = Sum {
-        from: &mut grads,
-        to: GradientsParams::new(),
-    };
-    module.visit(&mut sum);
-    sum.to
-}
-
 impl<B, O> Optimizer<Seq2SeqLearner<B>, B> for EncoderLrOptimizer<O>
 where
     B: AutodiffBackend,
@@ -191,16 +165,27 @@ where
         self.inner.step(lr * self.encoder_lr_scale, module, encoder)
     }
 
-    /// The devices' gradients are summed first, then stepped as one set (so the global norm
-    /// and the encoder's share are those of the whole batch).
+    /// burn-train's own multi-device strategies call this; s2s's loop never does (it sums the
+    /// devices' gradients itself, [`crate::parallel`], and calls [`Self::step`]). The encoder's
+    /// share is split per device as in `step`; the global clip is not applied here.
     fn step_multi(
         &mut self,
         lr: LearningRate,
         module: Seq2SeqLearner<B>,
-        grads: MultiGradientsParams,
+        mut grads: MultiGradientsParams,
     ) -> Seq2SeqLearner<B> {
-        let grads = sum_devices(&module, grads);
-        self.step(lr, module, grads)
+        if self.encoder_lr_scale == 1.0 {
+            return self.inner.step_multi(lr, module, grads);
+        }
+        let mut encoder = MultiGradientsParams { grads: Vec::new() };
+        for (device_grads, device) in &mut grads.grads {
+            encoder
+                .grads
+                .push((split_encoder(&module, device_grads), *device));
+        }
+        let module = self.inner.step_multi(lr, module, grads);
+        self.inner
+            .step_multi(lr * self.encoder_lr_scale, module, encoder)
     }
 
     fn to_record(&self) -> Self::Record {
@@ -292,10 +277,12 @@ impl Schedule {
     pub fn new(config: &ExperimentConfig, total_steps: usize) -> Result<Self, TrainError> {
         let t = &config.training;
         let width = config.model.decoder_width();
-        if t.warmup_steps == 0 || width == 0 {
-            return Err(TrainError::Schedule(
-                "warmup_steps and the model width must be greater than 0".into(),
-            ));
+        let warmup_needed = matches!(t.lr_schedule, LrSchedule::Noam | LrSchedule::InverseSqrt);
+        if (warmup_needed && t.warmup_steps == 0) || width == 0 {
+            return Err(TrainError::Schedule(format!(
+                "lr_schedule = \"{}\" needs warmup_steps and the model width greater than 0",
+                t.lr_schedule.name()
+            )));
         }
         let peak = match t.lr_schedule {
             LrSchedule::Noam => t.lr_factor * (width as f64).powf(-0.5),

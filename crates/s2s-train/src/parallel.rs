@@ -29,16 +29,37 @@ use crate::Seq2SeqLearner;
 
 /// The devices `indices` name, of the kind of `main` (the backend's default device, or the
 /// CUDA device libtorch picked): `DeviceId { type of main, index }` for each; `[main]` when
-/// `indices` is empty.
-pub fn devices_of<B: Backend>(main: &B::Device, indices: &[usize]) -> Vec<B::Device> {
+/// `indices` is empty. A backend with one device of that kind (the CPU backends) takes every
+/// index as that device.
+///
+/// # Errors
+/// One sentence when an index is beyond the devices the backend sees.
+pub fn devices_of<B: Backend>(
+    main: &B::Device,
+    indices: &[usize],
+) -> Result<Vec<B::Device>, String> {
     use burn::tensor::backend::{Device as _, DeviceId};
     if indices.is_empty() {
-        return vec![main.clone()];
+        return Ok(vec![main.clone()]);
     }
     let kind = main.to_id().type_id;
+    let count = B::device_count(kind);
     indices
         .iter()
-        .map(|&i| B::Device::from_id(DeviceId::new(kind, u16::try_from(i).unwrap_or(u16::MAX))))
+        .map(|&i| {
+            let id = DeviceId::new(kind, u16::try_from(i).unwrap_or(u16::MAX));
+            let device = B::Device::from_id(id);
+            // An index the backend keeps (CUDA's, wgpu's GPUs) must exist; one it folds into
+            // its only device (ndarray's and flex's Cpu) is that device.
+            if device.to_id() == id && i >= count {
+                return Err(format!(
+                    "training.devices names device {i}, but the backend sees {count} device(s) \
+                     of its kind (indices 0 to {})",
+                    count.saturating_sub(1)
+                ));
+            }
+            Ok(device)
+        })
         .collect()
 }
 
@@ -88,13 +109,15 @@ pub fn shard_ranges(rows: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// One training step of the pairs `indices` over `devices` (the first is where the weights,
-/// the optimizer and the summed gradients live): the gradients of the whole batch's token-mean
-/// loss, and its loss, logits and labels for the metrics, on the first device.
+/// the optimizer and the summed gradients live): the gradients of `weight ×` the whole
+/// batch's token-mean loss (`weight`: its share of an accumulated step, 1 otherwise), and its
+/// loss, logits and labels for the metrics, on the first device.
 pub fn data_parallel_step<B: AutodiffBackend>(
     learner: &Seq2SeqLearner<B>,
     batches: &EpochBatches,
     indices: &[usize],
     devices: &[B::Device],
+    weight: f64,
 ) -> TrainOutput<SequenceOutput<B>> {
     let main = &devices[0];
     let batch = batches.batch::<B>(indices, main);
@@ -105,13 +128,13 @@ pub fn data_parallel_step<B: AutodiffBackend>(
         .into_iter()
         .zip(devices)
     {
-        let weight = batches.label_tokens(&indices[range.clone()]) as f64 / total;
+        let share = batches.label_tokens(&indices[range.clone()]) as f64 / total;
         let replica = learner.clone().fork(device);
         let part = shard(&batch, range.start, range.end, device);
-        let output = replica.step_weighted(part, weight);
+        let output = replica.step_weighted(part, share * weight);
         accumulator.accumulate(learner, output.grads.to_device(main, learner));
         let item = output.item;
-        losses.push(item.loss.to_device(main).mul_scalar(weight));
+        losses.push(item.loss.to_device(main).mul_scalar(share));
         logits.push(item.logits.to_device(main));
         labels.push(item.targets.to_device(main));
     }

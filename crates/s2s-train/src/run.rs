@@ -48,7 +48,9 @@ pub fn train<B: AutodiffBackend>(
     let started = Instant::now();
     config.validate()?;
     // With training.devices, the first listed holds the weights, the optimizer and the report.
-    let device = crate::parallel::devices_of::<B>(&device, &config.training.devices).swap_remove(0);
+    let device = crate::parallel::devices_of::<B>(&device, &config.training.devices)
+        .map_err(TrainError::Config)?
+        .swap_remove(0);
     let _lock = RunLock::acquire(run.path())?;
     let has_checkpoints = !checkpoint::list_checkpoints(run.path()).is_empty();
     match (options.resume, has_checkpoints) {
@@ -165,7 +167,7 @@ fn final_weights<B: Backend>(
         let model = average::average_epochs(trained.model.clone(), run.path(), &epochs, device)?;
         let weights = format!(
             "the mean of epochs {} (training.average_last = {})",
-            list(&epochs),
+            average::epoch_list(&epochs),
             t.average_last
         );
         tracing::info!("model.mpk: {weights}");
@@ -195,14 +197,6 @@ fn final_weights<B: Backend>(
         }),
         _ => Ok(trained),
     }
-}
-
-fn list(epochs: &[usize]) -> String {
-    epochs
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A new run's tokenizer(s), the BERT's config and the tokenizers' fingerprint. The BERT's

@@ -23,9 +23,10 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{AsyncCheckpointer, FileCheckpointer};
 use burn::train::metric::store::EventStoreClient;
 use burn::train::{
-    EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
-    LearningCheckpointer, LearningComponentsMarker, LearningResult, SupervisedLearningStrategy,
-    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
+    CloneEarlyStoppingStrategy, EventProcessorTraining, InferenceStep, Interrupter, Learner,
+    LearnerEvent, LearningCheckpointer, LearningComponentsMarker, LearningResult,
+    SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents,
+    TrainingItem, ValidLoader,
 };
 use s2s_data::EpochBatches;
 
@@ -116,8 +117,8 @@ impl<B: AutodiffBackend> RunStrategy<B> {
     }
 
     /// The batches of `epoch` after the first `skip` (done before a resume): one optimizer
-    /// step per `grad_accumulation` batches, the backend reseeded per batch, a step checkpoint
-    /// when due or stopped. Returns how the epoch ended early, if it did.
+    /// step per `grad_accumulation` batches (and one for the epoch's last, shorter group), the
+    /// backend reseeded per batch, a step checkpoint when due or stopped. Returns how the epoch ended early, if it did.
     fn train_epoch(
         &self,
         state: &mut EpochState<'_, B>,
@@ -142,11 +143,35 @@ impl<B: AutodiffBackend> RunStrategy<B> {
         for (index, indices) in plan.iter().enumerate().skip(skip) {
             let step = (epoch - 1) * per_epoch + index + 1;
             B::seed(&self.device, step_seed(self.seed, step));
-            learner.lr_step();
-            let output = if self.devices.len() > 1 {
-                data_parallel_step(&learner.model(), &self.batches, indices, &self.devices)
+            // The schedule counts optimizer steps (fairseq's and HF's updates), not batches.
+            if index % accumulation == 0 {
+                learner.lr_step();
+            }
+            // The batches of one optimizer step: `accumulation` of them from the start of the
+            // epoch (the last group may be shorter), each weighted by its share of the
+            // group's target tokens, so that the step is that of one batch holding them all.
+            let group_start = index - index % accumulation;
+            let group_end = (group_start + accumulation).min(plan.len());
+            let weight = if accumulation > 1 {
+                let group: usize = plan[group_start..group_end]
+                    .iter()
+                    .map(|b| self.batches.label_tokens(b))
+                    .sum();
+                self.batches.label_tokens(indices) as f64 / group.max(1) as f64
             } else {
-                learner.train_step(self.batches.batch::<B>(indices, &self.device))
+                1.0
+            };
+            let output = if self.devices.len() > 1 {
+                data_parallel_step(
+                    &learner.model(),
+                    &self.batches,
+                    indices,
+                    &self.devices,
+                    weight,
+                )
+            } else {
+                let batch = self.batches.batch::<B>(indices, &self.device);
+                learner.model().step_weighted(batch, weight)
             };
             let loss = output.item.loss.clone().into_scalar().elem::<f64>();
             if !loss.is_finite() {
@@ -155,7 +180,7 @@ impl<B: AutodiffBackend> RunStrategy<B> {
             if accumulation > 1 {
                 accumulator.accumulate(&learner.model(), output.grads);
                 pending += 1;
-                if pending >= accumulation {
+                if index + 1 == group_end {
                     learner.optimizer_step(accumulator.grads());
                     pending = 0;
                 }
@@ -192,6 +217,33 @@ impl<B: AutodiffBackend> RunStrategy<B> {
             }
         }
         None
+    }
+
+    /// Asks the early-stopping rule (if any) about `epoch`; when it stops the run, records
+    /// its verdict as the outcome.
+    fn stops_early(
+        &self,
+        rule: &mut Option<Box<dyn CloneEarlyStoppingStrategy>>,
+        epoch: usize,
+        store: &Arc<EventStoreClient>,
+    ) -> bool {
+        let Some(rule) = rule else {
+            return false;
+        };
+        if !rule.should_stop(epoch, store) {
+            return false;
+        }
+        let verdict = self
+            .early_stopping
+            .as_ref()
+            .and_then(|(_, verdict)| verdict.lock().ok()?.clone());
+        match verdict {
+            Some(verdict) => {
+                self.finish(Outcome::EarlyStopped(verdict));
+                true
+            }
+            None => false,
+        }
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -271,6 +323,14 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             .map(|c| c.next_position(per_epoch).1)
             .unwrap_or(0);
 
+        // A run resumed after the epoch early stopping ended it on (stopped before its report
+        // was written) ends there again, as the uninterrupted run did.
+        if skip_first == 0
+            && start_epoch > 1
+            && self.stops_early(&mut early_stopping, start_epoch - 1, &store)
+        {
+            return (learner.model(), processor);
+        }
         for epoch in start_epoch..=components.num_epochs {
             let global = Progress {
                 items_processed: epoch,
@@ -308,17 +368,10 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunStrate
             if let Some(checkpointer) = &mut checkpointer {
                 checkpointer.checkpoint(&learner, epoch, &store);
             }
-            if let Some(rule) = &mut early_stopping {
-                if rule.should_stop(epoch, &store) {
-                    let verdict = self
-                        .early_stopping
-                        .as_ref()
-                        .and_then(|(_, verdict)| verdict.lock().ok()?.clone());
-                    if let Some(verdict) = verdict {
-                        self.finish(Outcome::EarlyStopped(verdict));
-                        return (learner.model(), processor);
-                    }
-                }
+            // At the last epoch the run ends anyway: no "stopped early" to report.
+            if epoch < components.num_epochs && self.stops_early(&mut early_stopping, epoch, &store)
+            {
+                return (learner.model(), processor);
             }
             if interrupter.should_stop() && epoch < components.num_epochs {
                 // Stopped during the validation: the epoch and its checkpoint are complete.

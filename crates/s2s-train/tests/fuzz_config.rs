@@ -127,23 +127,26 @@ fn set(text: &str, key: &str, value: &str) -> String {
 
 fn check(text: &str) -> Result<(), TestCaseError> {
     match ExperimentConfig::from_toml(text) {
-        Ok(config) => {
-            if let Err(e) = config.validate() {
-                prop_assert!(!e.to_string().is_empty());
-            } else {
-                let _ = config.generation_config();
-                // A valid config is written into its run and read back on resume: the
-                // resolved form must read back as the same config.
-                let written = config
-                    .to_toml()
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let read = ExperimentConfig::from_toml(&written)
-                    .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
-                prop_assert_eq!(read, config);
-            }
-        }
+        Ok(config) => reads_back_if_valid(&config)?,
         Err(e) => prop_assert!(!e.to_string().is_empty()),
     }
+    Ok(())
+}
+
+/// A valid config is written into its run and read back on resume: the resolved form must
+/// read back as the same config. An invalid one must say why.
+fn reads_back_if_valid(config: &ExperimentConfig) -> Result<(), TestCaseError> {
+    if let Err(e) = config.validate() {
+        prop_assert!(!e.to_string().is_empty());
+        return Ok(());
+    }
+    let _ = config.generation_config();
+    let written = config
+        .to_toml()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let read = ExperimentConfig::from_toml(&written)
+        .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+    prop_assert_eq!(&read, config);
     Ok(())
 }
 
@@ -175,16 +178,7 @@ proptest! {
             .map(|(k, v)| format!("{}={}", KEYS[*k], VALUES[*v]))
             .collect();
         match ExperimentConfig::from_toml_with(text, &overrides) {
-            Ok(config) => {
-                if config.validate().is_ok() {
-                    let written = config
-                        .to_toml()
-                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    let read = ExperimentConfig::from_toml(&written)
-                        .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
-                    prop_assert_eq!(read, config);
-                }
-            }
+            Ok(config) => reads_back_if_valid(&config)?,
             // The shipped file parses, so every error is an override's, and names it.
             Err(e) => prop_assert!(e.to_string().contains("--set "), "{}", e),
         }

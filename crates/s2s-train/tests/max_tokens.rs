@@ -5,55 +5,24 @@
 //! refused before anything runs.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::backend::{Autodiff, NdArray};
 use s2s_data::bucket::{padded_tokens, EpochBatches};
 use s2s_infer::RunDir;
 use s2s_train::{ExperimentConfig, PreparedData, TrainOptions};
 
+use common::{fixture, tiny_config};
+
 type B = Autodiff<NdArray<f32>>;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
 fn config(max_tokens: usize) -> ExperimentConfig {
-    ExperimentConfig::from_toml(&format!(
-        r#"
-[model]
-max_positions = 64
-dropout = 0.0
-[model.encoder]
-d_model = 16
-n_heads = 2
-n_layers = 1
-d_ff = 32
-[model.decoder]
-d_model = 16
-n_heads = 2
-n_layers = 1
-d_ff = 32
-[data]
-train = "x"
-valid = "x"
-max_source_len = 64
-max_target_len = 64
-[data.tokenizer]
-vocab_size = 300
-[training]
-epochs = 1
-batch_size = 4
-max_tokens = {max_tokens}
-warmup_steps = 10
-seed = 4
-samples = 0
-metric_pairs = 0
-"#
+    tiny_config(&format!(
+        "[training]\nepochs = 1\nbatch_size = 4\nmax_tokens = {max_tokens}\nwarmup_steps = 10\n\
+         seed = 4\nsamples = 0\nmetric_pairs = 0"
     ))
-    .unwrap()
 }
 
 /// `value,count` or `value` per line: the values.

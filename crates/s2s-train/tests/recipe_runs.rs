@@ -3,69 +3,24 @@
 //! from the epochs before it as the uninterrupted run would.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::prelude::*;
 use s2s_infer::RunDir;
 use s2s_model::Seq2Seq;
-use s2s_train::{ExperimentConfig, PreparedData, TrainOptions};
+use s2s_train::{ExperimentConfig, TrainOptions};
+
+use common::{fixture_data, flat, tiny_config, Inner};
 
 type B = Autodiff<NdArray<f32>>;
-type Inner = NdArray<f32>;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
 
 fn config(training: &str) -> ExperimentConfig {
-    ExperimentConfig::from_toml(&format!(
-        r#"
-[model]
-max_positions = 64
-dropout = 0.0
-[model.encoder]
-d_model = 16
-n_heads = 2
-n_layers = 1
-d_ff = 32
-[model.decoder]
-d_model = 16
-n_heads = 2
-n_layers = 1
-d_ff = 32
-[data]
-train = "x"
-valid = "x"
-max_source_len = 64
-max_target_len = 64
-[data.tokenizer]
-vocab_size = 300
-[generation]
-max_new_tokens = 8
-[training]
-batch_size = 16
-warmup_steps = 10
-seed = 4
-samples = 0
-{training}
-"#
+    tiny_config(&format!(
+        "[generation]\nmax_new_tokens = 8\n[training]\nbatch_size = 16\nwarmup_steps = 10\n\
+         seed = 4\nsamples = 0\n{training}"
     ))
-    .unwrap()
-}
-
-fn data() -> PreparedData {
-    let train = s2s_data::read_pairs(&fixture("bible-en-fr-train.tsv")).unwrap();
-    let valid = s2s_data::read_pairs(&fixture("bible-en-fr-valid.tsv")).unwrap();
-    PreparedData {
-        train: train[..64].to_vec(),
-        valid: valid[..8].to_vec(),
-        test: Vec::new(),
-        bert: None,
-    }
 }
 
 fn train(config: &ExperimentConfig, run: &Path, resume: bool) -> s2s_infer::TrainReport {
@@ -73,7 +28,7 @@ fn train(config: &ExperimentConfig, run: &Path, resume: bool) -> s2s_infer::Trai
     s2s_train::train::<B>(
         config,
         &RunDir::new(run),
-        data(),
+        fixture_data(64, 8),
         Default::default(),
         TrainOptions {
             resume,
@@ -83,18 +38,8 @@ fn train(config: &ExperimentConfig, run: &Path, resume: bool) -> s2s_infer::Trai
     .unwrap()
 }
 
-/// Every float weight, flattened in visiting order.
 fn weights(model: &Seq2Seq<Inner>) -> Vec<f32> {
-    struct Flat(Vec<f32>);
-    impl ModuleVisitor<Inner> for Flat {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Inner, D>>) {
-            self.0
-                .extend(param.val().into_data().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut flat = Flat(Vec::new());
-    model.visit(&mut flat);
-    flat.0
+    flat(model)
 }
 
 fn final_model(run: &Path) -> Seq2Seq<Inner> {
@@ -144,6 +89,21 @@ fn early_stopping_ends_the_run_and_keeps_the_best_epoch() {
     let best = weights(&epoch_model(&run, 1));
     assert_eq!(weights(&final_model(&run)), best);
     assert_ne!(weights(&epoch_model(&run, 2)), best);
+
+    // Killed after the stop but before its report: the resume stops again at once, trains no
+    // epoch 3, and ends with the same weights and verdict.
+    for file in [
+        RunDir::REPORT_JSON,
+        RunDir::REPORT_MARKDOWN,
+        RunDir::MODEL_FILE,
+    ] {
+        std::fs::remove_file(run.join(file)).unwrap();
+    }
+    let again = train(&config, &run, true);
+    assert_eq!(again.epochs, 2);
+    assert_eq!(again.stopped, report.stopped);
+    assert!(!run.join("train/epoch-3").exists());
+    assert_eq!(weights(&final_model(&run)), best);
 }
 
 #[test]
@@ -214,11 +174,69 @@ fn average_last_writes_the_mean_of_the_last_checkpoints() {
     )
     .unwrap();
     assert_eq!(weights(&again), averaged);
+    // A gap in the last N epochs is named, not papered over with an older checkpoint.
+    s2s_train::checkpoint::remove_checkpoint(&run, s2s_train::CheckpointRef::Epoch(2));
+    let gap = s2s_train::average::last_epochs(&run, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        gap.contains("the last 2 epochs are 2, 3, but") && gap.contains("epochs 1, 3 only"),
+        "{gap}"
+    );
     let too_many = s2s_train::average::last_epochs(&run, 4)
         .unwrap_err()
         .to_string();
     assert!(
-        too_many.contains("3 epoch checkpoint(s) (1, 2, 3), fewer than the 4"),
+        too_many.contains("the run has 3 epoch(s), fewer than the 4 asked for"),
         "{too_many}"
     );
+}
+
+#[test]
+fn accumulating_two_half_batches_is_one_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    // Plain random batches (bucket_pool = 0) are consecutive chunks of one shuffle, so two
+    // batches of 8 hold the pairs of one batch of 16; the schedule counts optimizer steps, so
+    // both runs step with the same learning rates. ε as in tests/parallel.rs.
+    let run = |name: &str, batch: usize, accumulation: usize| {
+        let config = config(&format!(
+            "epochs = 2\nmetric_pairs = 0\nbucket_pool = 0\nadam_epsilon = 1e-5\n\
+             grad_accumulation = {accumulation}"
+        ));
+        let mut config = config;
+        config.training.batch_size = batch;
+        let path = dir.path().join(name);
+        let report = train(&config, &path, false);
+        (report, weights(&final_model(&path)))
+    };
+    let (whole, w_whole) = run("whole", 16, 1);
+    let (halves, w_halves) = run("halves", 8, 2);
+    let scale = w_whole.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    let worst = w_whole
+        .iter()
+        .zip(&w_halves)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1e-4 * scale,
+        "weights differ by {worst} (largest {scale})"
+    );
+    assert!((whole.valid_loss - halves.valid_loss).abs() < 1e-4);
+    // Two logged learning rates per step of the whole-batch run, each pair equal.
+    let lr = |name: &str| {
+        s2s_infer::run_dir::read_metric_log(&RunDir::new(dir.path().join(name)).metric_log(
+            "train",
+            1,
+            "Learning_Rate",
+        ))
+        .unwrap()
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect::<Vec<f64>>()
+    };
+    let (one, two) = (lr("whole"), lr("halves"));
+    assert_eq!(two.len(), 2 * one.len());
+    for (i, rate) in one.iter().enumerate() {
+        assert_eq!((two[2 * i], two[2 * i + 1]), (*rate, *rate));
+    }
 }
