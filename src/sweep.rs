@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use s2s_infer::{RunDir, TrainReport};
+use s2s_infer::{ExperimentConfig, RunDir, TrainReport};
 use serde::Serialize;
 
 use crate::backend::BackendKind;
@@ -211,6 +211,7 @@ impl Plan {
             let config = read_config_with(args.config_path, &run.overrides)
                 .with_context(|| format!("for the run {}", run.name))?;
             run_backend(args.backend, &config)?;
+            same_experiment(run, &config)?;
         }
         Ok(Self {
             grids,
@@ -219,6 +220,34 @@ impl Plan {
             runs,
         })
     }
+}
+
+/// A run directory left by an earlier sweep into the same `--out` must hold the experiment
+/// this one would train: it is skipped when finished and resumed otherwise, so a changed
+/// `--set` (or config) must not be taken for it.
+fn same_experiment(run: &Run, config: &ExperimentConfig) -> anyhow::Result<()> {
+    if !run.dir.config_path().is_file() {
+        return Ok(());
+    }
+    let Ok(before) = run.dir.config() else {
+        bail!(
+            "{} cannot be read; remove {} or give another --out",
+            run.dir.config_path().display(),
+            run.dir.path().display()
+        );
+    };
+    let mut keys = config.resume_conflicts(&before);
+    if before.training.epochs != config.training.epochs {
+        keys.push("training.epochs".into());
+    }
+    if !keys.is_empty() {
+        bail!(
+            "{} was trained with other settings ({}); give another --out, or remove it",
+            run.dir.path().display(),
+            keys.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// `key=v1,v2,…`: the values split at commas outside brackets, braces and quotes, so that
@@ -712,11 +741,8 @@ fn summarize(plan: &Plan, config: &Path) -> anyhow::Result<Summary> {
 
 /// A `--grid` value as `--set` reads it (TOML, else a bare-word string), as JSON.
 fn toml_value_as_json(text: &str) -> serde_json::Value {
-    toml::from_str::<toml::Table>(&format!("v = {text}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .and_then(|v| serde_json::to_value(v).ok())
-        .unwrap_or_else(|| serde_json::Value::String(text.to_string()))
+    serde_json::to_value(s2s_infer::config::override_value(text))
+        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
 }
 
 /// `sweep.md`: a line on what the numbers are, then the table (also printed on stdout).

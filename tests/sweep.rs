@@ -213,6 +213,19 @@ fn a_two_by_two_sweep_trains_each_run_once_and_summarizes_the_seeds() {
     let log = std::fs::read_to_string(out_dir.join(RUNS[0].0).join("sweep.log")).unwrap();
     assert!(log.contains("'--resume'"), "{log}");
     check_summary(&out_dir);
+
+    // Other settings into the same directory are refused before anything runs, not taken
+    // for the finished runs.
+    let mut changed = SWEEP.to_vec();
+    changed[9] = "training.warmup_steps=7";
+    let fifth = s2s(&changed, None, cwd);
+    assert_eq!(fifth.status.code(), Some(1));
+    let stderr = text(&fifth.stderr);
+    assert!(
+        stderr.contains("was trained with other settings (training.warmup_steps)"),
+        "{stderr}"
+    );
+    assert!(progress(&fifth, ": started").is_empty());
 }
 
 #[test]

@@ -842,12 +842,18 @@ fn parse_override(assignment: &str) -> Result<(Vec<String>, toml::Value), String
     if parts.iter().any(String::is_empty) {
         return Err(format!("`{key}` is not a dotted key like training.epochs"));
     }
+    Ok((parts, override_value(raw)))
+}
+
+/// A `--set` (or `s2s sweep --grid`) value: `raw` read as a TOML value (`5`, `0.2`, `"x"`,
+/// `[1, 2]`, `{ a = 1 }`), or, when it is not one, the string `raw` itself (so `adamw` needs
+/// no quotes). Surrounding whitespace is ignored.
+pub fn override_value(raw: &str) -> toml::Value {
     let raw = raw.trim();
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    Ok((parts, value))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
 /// Sets `table[parts[0]][parts[1]]… = value`, creating the tables on the way.
