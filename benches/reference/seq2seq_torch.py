@@ -439,8 +439,22 @@ def generate(model, sources, special, max_new_tokens, num_beams, batch_size):
     return out
 
 
-def noam(step, factor, d_model, warmup):
-    return factor * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
+def learning_rate(step, t, d_model):
+    """The rate of optimizer step `step` (1-based) of `training.lr_schedule`, as s2s's
+    Schedule::lr_at (crates/s2s-train/src/optim.rs)."""
+    w, total = t["warmup_steps"], t["total_steps"]
+    kind = t["lr_schedule"]
+    if kind == "noam":
+        return t["lr_factor"] * d_model**-0.5 * min(step**-0.5, step * w**-1.5)
+    if kind == "inverse_sqrt":
+        return t["lr"] * min(step / w, (w / step) ** 0.5)
+    if step < w:
+        return t["lr"] * step / w
+    done = 1.0 if total <= w else min(max((step - w) / (total - w), 0.0), 1.0)
+    low, high = t["min_lr"], t["lr"]
+    if kind == "linear":
+        return low + (high - low) * (1.0 - done)
+    return low + (high - low) * 0.5 * (1.0 + math.cos(math.pi * done))  # cosine
 
 
 def main():
@@ -455,8 +469,14 @@ def main():
 
     model = RnnSeq2Seq(c) if c.get("family") == "rnn" else Seq2Seq(c)
     parameters = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=0.0, betas=(t["adam_beta1"], t["adam_beta2"]), eps=t["adam_epsilon"]
+    # Adam's weight decay is an L2 term on the gradient, AdamW's decoupled (training.optimizer).
+    make = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+    optimizer = make(
+        model.parameters(),
+        lr=0.0,
+        betas=(t["adam_beta1"], t["adam_beta2"]),
+        eps=t["adam_epsilon"],
+        weight_decay=t["weight_decay"],
     )
     loss_fn = nn.CrossEntropyLoss(ignore_index=special["pad"], label_smoothing=t["label_smoothing"])
     batches = []
@@ -487,7 +507,7 @@ def main():
                 for p in model.parameters():
                     torch.nn.utils.clip_grad_norm_([p], t["grad_clip_norm"])
         for group in optimizer.param_groups:
-            group["lr"] = noam(step, t["lr_factor"], model.d_model(), t["warmup_steps"])
+            group["lr"] = learning_rate(step, t, model.d_model())
         optimizer.step()
         value = loss.item()
         seconds = time.perf_counter() - started

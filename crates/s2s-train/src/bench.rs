@@ -401,10 +401,18 @@ pub struct ReferenceModel {
     pub adapter: AdapterKind,
 }
 
-/// The optimizer and schedule: each field is the `[training]` key of the same name.
+/// The optimizer and schedule: each field is the `[training]` key of the same name, except
+/// `total_steps`, the steps the schedule spans (the bench's warm-up and timed steps, as the
+/// s2s side's [`optimizer_and_schedule`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReferenceTraining {
+    pub optimizer: s2s_infer::OptimizerKind,
+    pub weight_decay: f64,
+    pub lr_schedule: s2s_infer::LrSchedule,
     pub lr_factor: f64,
+    pub lr: f64,
+    pub min_lr: f64,
+    pub total_steps: usize,
     pub warmup_steps: usize,
     pub label_smoothing: f64,
     /// `training.grad_clip.norm`.
@@ -513,7 +521,13 @@ pub fn reference_input<B: Backend>(
             adapter: m.adapter.kind,
         },
         training: ReferenceTraining {
+            optimizer: t.optimizer,
+            weight_decay: t.weight_decay,
+            lr_schedule: t.lr_schedule,
             lr_factor: t.lr_factor,
+            lr: t.lr,
+            min_lr: t.min_lr,
+            total_steps: total,
             warmup_steps: t.warmup_steps,
             label_smoothing: t.label_smoothing,
             grad_clip_norm: t.grad_clip.norm,
