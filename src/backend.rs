@@ -81,12 +81,36 @@ pub fn dispatch<T: BackendTask>(kind: BackendKind, task: T) -> anyhow::Result<T:
         #[cfg(feature = "tch")]
         BackendKind::Tch => task.run::<Autodiff<burn::backend::LibTorch<f32>>>(tch_device()),
         #[cfg(feature = "cuda")]
-        BackendKind::Cuda => task.run::<Autodiff<burn::backend::Cuda<f32>>>(Default::default()),
+        BackendKind::Cuda => {
+            ensure_cuda_runs()?;
+            task.run::<Autodiff<burn::backend::Cuda<f32>>>(Default::default())
+        }
         #[allow(unreachable_patterns)]
         other => {
             ensure_compiled(other)?;
             anyhow::bail!("the {other} backend is compiled in but has no dispatch arm")
         }
+    }
+}
+
+/// Set in the environment of `s2s backends --probe` children: the probe is the check itself.
+pub const PROBING: &str = "S2S_PROBING";
+
+/// A binary built with `cuda` runs everywhere and loads the CUDA driver when the backend first
+/// starts; without one, cubecl panics in its device thread. So the backend is first probed in
+/// a child process (`s2s backends --probe cuda`, a few seconds on a GPU), and a machine
+/// without a usable CUDA device gets one sentence instead of a backtrace.
+#[cfg(feature = "cuda")]
+fn ensure_cuda_runs() -> anyhow::Result<()> {
+    if std::env::var_os(PROBING).is_some() {
+        return Ok(());
+    }
+    match crate::backends::probe_in_child(BackendKind::Cuda, std::time::Duration::from_secs(300))? {
+        crate::backends::Status::Usable(_) => Ok(()),
+        crate::backends::Status::Failed(why) => anyhow::bail!(
+            "the cuda backend is compiled in but cannot run here ({why}); it needs an NVIDIA GPU \
+             and its driver (`s2s backends` lists what runs here)"
+        ),
     }
 }
 
@@ -103,7 +127,10 @@ pub fn dispatch_infer<T: InferTask>(kind: BackendKind, task: T) -> anyhow::Resul
         #[cfg(feature = "tch")]
         BackendKind::Tch => task.run::<burn::backend::LibTorch<f32>>(tch_device()),
         #[cfg(feature = "cuda")]
-        BackendKind::Cuda => task.run::<burn::backend::Cuda<f32>>(Default::default()),
+        BackendKind::Cuda => {
+            ensure_cuda_runs()?;
+            task.run::<burn::backend::Cuda<f32>>(Default::default())
+        }
         #[allow(unreachable_patterns)]
         other => {
             ensure_compiled(other)?;

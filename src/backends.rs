@@ -175,6 +175,8 @@ pub fn probe_in_child(kind: BackendKind, limit: Duration) -> anyhow::Result<Stat
     let mut command = Command::new(exe);
     command
         .args(["backends", "--probe", &kind.to_string()])
+        .env(crate::backend::PROBING, "1")
+        .env("RUST_BACKTRACE", "0")
         .stderr(Stdio::piped());
     let Some(out) = run_with_limit(command, limit)? else {
         return Ok(Status::Failed(format!(
@@ -216,7 +218,21 @@ fn failure(status: std::process::ExitStatus, stderr: &str) -> String {
     if exit.starts_with("crashed") {
         return exit;
     }
-    // The last meaningful line: our "error: …" sentence, or a panic message.
+    // A panic: its message, the line after the first "panicked at" (a library's panic in a
+    // device thread comes first; the main thread's follows from it), cut to one line's length.
+    let lines: Vec<&str> = stderr.lines().map(str::trim).collect();
+    if let Some(at) = lines.iter().position(|l| l.contains("panicked at")) {
+        if let Some(message) = lines.get(at + 1).filter(|l| !l.is_empty()) {
+            let short: String = message.chars().take(160).collect();
+            let cut = if short.len() < message.len() {
+                "…"
+            } else {
+                ""
+            };
+            return format!("{exit}: {short}{cut}");
+        }
+    }
+    // Otherwise the last meaningful line: our "error: …" sentence.
     let last = stderr
         .lines()
         .map(str::trim)
