@@ -11,6 +11,7 @@ bin=${S2S_BIN:-${CARGO_TARGET_DIR:-target}/release/s2s}
 here=experiments/training-recipes
 config=$here/recipes.toml
 "$bin" data prepare bible-en-fr > /dev/null
+mkdir -p runs
 
 # name and the --set overrides that make it (all on top of recipes.toml).
 variants=(
