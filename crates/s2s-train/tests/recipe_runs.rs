@@ -23,7 +23,12 @@ fn config(training: &str) -> ExperimentConfig {
     ))
 }
 
+/// ndarray's RNG is one for the process: two tests training at once would draw each other's
+/// initial weights and dropout. Training runs one at a time here.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn train(config: &ExperimentConfig, run: &Path, resume: bool) -> s2s_infer::TrainReport {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     config.validate().unwrap();
     s2s_train::train::<B>(
         config,
