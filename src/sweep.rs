@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use s2s_infer::config::first_repeat;
 use s2s_infer::{ExperimentConfig, RunDir, TrainReport};
 use serde::Serialize;
 
@@ -270,11 +271,7 @@ fn parse_grid(text: &str) -> anyhow::Result<Grid> {
     if values.iter().any(String::is_empty) {
         bail!("--grid {text} has an empty value (two commas in a row, or one at an end)");
     }
-    if let Some(twice) = values
-        .iter()
-        .enumerate()
-        .find_map(|(i, v)| values[..i].contains(v).then_some(v))
-    {
+    if let Some(twice) = first_repeat(&values) {
         bail!("--grid {key} lists {twice} twice");
     }
     Ok(Grid { key, values })
@@ -317,13 +314,9 @@ fn normalize_key(key: &str) -> String {
 /// No key twice among the grids, none both in a grid and in `--set`, and none of the keys
 /// the sweep sets itself.
 fn check_keys(grids: &[Grid], overrides: &[String]) -> anyhow::Result<()> {
-    for (i, grid) in grids.iter().enumerate() {
-        if grids[..i].iter().any(|g| g.key == grid.key) {
-            bail!(
-                "--grid {} is given twice; list all its values in one --grid",
-                grid.key
-            );
-        }
+    let keys: Vec<&String> = grids.iter().map(|g| &g.key).collect();
+    if let Some(key) = first_repeat(&keys) {
+        bail!("--grid {key} is given twice; list all its values in one --grid");
     }
     let set_keys: Vec<String> = overrides
         .iter()

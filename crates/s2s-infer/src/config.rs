@@ -655,12 +655,7 @@ impl ExperimentConfig {
                 }
             }
         }
-        if let Some(twice) = t
-            .devices
-            .iter()
-            .enumerate()
-            .find_map(|(i, d)| t.devices[..i].contains(d).then_some(d))
-        {
+        if let Some(twice) = first_repeat(&t.devices) {
             return Err(invalid(format!(
                 "training.devices lists device {twice} twice"
             )));
@@ -778,12 +773,7 @@ impl ExperimentConfig {
                  training.metric_pairs = 0 to turn validation decoding off",
             ));
         }
-        if let Some(twice) = t
-            .valid_metrics
-            .iter()
-            .enumerate()
-            .find_map(|(i, m)| t.valid_metrics[..i].contains(m).then_some(m))
-        {
+        if let Some(twice) = first_repeat(&t.valid_metrics) {
             return Err(invalid(format!(
                 "training.valid_metrics lists {twice} twice"
             )));
@@ -826,6 +816,14 @@ fn spell_grad_clip_as_table(config: &mut toml::Table) {
     clip.insert("norm".into(), value);
     clip.insert("kind".into(), "per_tensor".into());
     training.insert("grad_clip".into(), toml::Value::Table(clip));
+}
+
+/// The first item of `items` that an earlier one equals (what a "lists X twice" check names).
+pub fn first_repeat<T: PartialEq>(items: &[T]) -> Option<&T> {
+    items
+        .iter()
+        .enumerate()
+        .find_map(|(i, item)| items[..i].contains(item).then_some(item))
 }
 
 /// Splits `key=value` into the dotted key's parts and the TOML value (a bare word is a

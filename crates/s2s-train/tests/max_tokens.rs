@@ -12,9 +12,9 @@ use std::path::Path;
 use burn::backend::{Autodiff, NdArray};
 use s2s_data::bucket::EpochBatches;
 use s2s_infer::RunDir;
-use s2s_train::{ExperimentConfig, PreparedData, TrainOptions};
+use s2s_train::{ExperimentConfig, TrainOptions};
 
-use common::{fixture, tiny_config};
+use common::{fixture_data, tiny_config};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -48,14 +48,8 @@ fn a_token_budget_run_trains_and_logs_tokens_per_batch() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let config = config(512);
-    let pairs = s2s_data::read_pairs(&fixture("bible-en-fr-train.tsv")).unwrap();
-    let valid = s2s_data::read_pairs(&fixture("bible-en-fr-valid.tsv")).unwrap();
-    let data = PreparedData {
-        train: pairs.clone(),
-        valid: valid[..8].to_vec(),
-        test: Vec::new(),
-        bert: None,
-    };
+    let data = fixture_data(usize::MAX, 8);
+    let pairs = data.train.clone();
     let report = s2s_train::train::<B>(
         &config,
         &RunDir::new(&run_dir),
