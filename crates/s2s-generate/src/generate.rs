@@ -45,7 +45,34 @@ pub fn generate_with_progress<B: Backend, M: IncrementalDecoder<B>>(
     device: &B::Device,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
+    let stream_keys: Vec<usize> = (0..sources.len()).collect();
+    generate_keyed(model, sources, &stream_keys, config, device, progress)
+}
+
+/// [`generate_with_progress()`] where source `i` samples from the random streams of
+/// `stream_keys[i]` instead of `i`: a server that decodes several requests together passes each
+/// source's index in its own request, so a request gets the samples it gets alone. (Greedy and
+/// beam search ignore the keys.)
+///
+/// # Errors
+/// As [`generate()`]; [`GenerateError::Invalid`] when `stream_keys` and `sources` differ in
+/// length.
+pub fn generate_keyed<B: Backend, M: IncrementalDecoder<B>>(
+    model: &M,
+    sources: &[Vec<u32>],
+    stream_keys: &[usize],
+    config: &GenerationConfig,
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<Hypothesis>>, GenerateError> {
     config.validate()?;
+    if stream_keys.len() != sources.len() {
+        return Err(GenerateError::Invalid(format!(
+            "{} stream keys for {} sources",
+            stream_keys.len(),
+            sources.len()
+        )));
+    }
     let available = model.max_target_positions();
     if config.max_new_tokens > available {
         return Err(GenerateError::TooLong {
@@ -62,7 +89,8 @@ pub fn generate_with_progress<B: Backend, M: IncrementalDecoder<B>>(
         let results = match config.strategy {
             DecodeStrategy::Beam { .. } => beam_search(model, memory, chunk.len(), config, device)?,
             DecodeStrategy::Greedy | DecodeStrategy::Sample { .. } => {
-                greedy_or_sample(model, memory, chunk, config, device)?
+                let keys: Vec<usize> = chunk.iter().map(|&i| stream_keys[i]).collect();
+                greedy_or_sample(model, memory, &keys, config, device)?
             }
         };
         for (&index, hyps) in chunk.iter().zip(results) {

@@ -35,6 +35,6 @@ mod sampling;
 
 pub use config::{DecodeStrategy, GenerationConfig, GenerationSettings};
 pub use error::GenerateError;
-pub use generate::{generate, generate_with_progress};
+pub use generate::{generate, generate_keyed, generate_with_progress};
 pub use hypothesis::Hypothesis;
 pub use model::{IncrementalDecoder, Recompute};

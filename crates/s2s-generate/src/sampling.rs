@@ -19,8 +19,9 @@ use crate::hypothesis::{normalised, Hypothesis};
 use crate::logits::{check_finite, draw, sampling_distribution, LogitsProcessor};
 use crate::model::IncrementalDecoder;
 
-/// Greedy decoding or sampling of one batch. `sources[i]` is the caller's index of memory row
-/// `i` (it seeds the random streams). Returns the hypotheses per source, in draw order.
+/// Greedy decoding or sampling of one batch. `sources[i]` is the stream key of memory row `i`
+/// (the caller's index of the source, or the key [`crate::generate_keyed`] was given; it seeds
+/// the random streams). Returns the hypotheses per source, in draw order.
 ///
 /// # Errors
 /// [`GenerateError::NonFinite`] on NaN model scores, [`GenerateError::NoCandidate`] when a row

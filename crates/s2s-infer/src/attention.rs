@@ -79,8 +79,12 @@ pub fn attention_maps<B: Backend>(
         .collect()
 }
 
-/// The attention map of `translation` of the model input `source`.
-fn attention_map<B: Backend>(
+/// The attention map of `translation` of the model input `source` (ids with specials, as
+/// [`source_ids`] makes them).
+///
+/// # Errors
+/// As [`attention_maps`].
+pub fn attention_map<B: Backend>(
     model: &Seq2Seq<B>,
     tokenizers: &TokenizerPair,
     source: &[u32],

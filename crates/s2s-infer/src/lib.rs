@@ -18,7 +18,7 @@ pub mod run_dir;
 pub mod score;
 pub mod translate;
 
-pub use attention::{attention_maps, AttentionMap};
+pub use attention::{attention_map, attention_maps, AttentionMap};
 pub use backend::BackendKind;
 pub use config::{
     resolve_generation, DataConfig, ExperimentConfig, Task, TokenizerConfig, TrainingConfig,
@@ -30,8 +30,8 @@ pub use report::{Sample, TrainReport};
 pub use run_dir::RunDir;
 pub use score::{describe, Scores};
 pub use translate::{
-    best_texts, detokenize, source_ids, translate, translate_ids, translate_with_progress,
-    Translation,
+    best_texts, detokenize, source_ids, translate, translate_ids, translate_ids_keyed,
+    translate_with_progress, Translation,
 };
 
 use std::path::PathBuf;

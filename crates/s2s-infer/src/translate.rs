@@ -151,7 +151,34 @@ fn translate_ids_with_progress<B: Backend, M: IncrementalDecoder<B>>(
     device: &B::Device,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<Translation>>, InferError> {
-    s2s_generate::generate_with_progress(model, sources, config, device, progress)?
+    let stream_keys: Vec<usize> = (0..sources.len()).collect();
+    translate_ids_keyed(
+        model,
+        tokenizer,
+        sources,
+        &stream_keys,
+        config,
+        device,
+        progress,
+    )
+}
+
+/// [`translate_ids`] where source `i` samples from the random streams of `stream_keys[i]`
+/// ([`s2s_generate::generate_keyed`]): several requests decoded together, each source keyed by
+/// its index in its own request, get the translations each gets alone.
+///
+/// # Errors
+/// As [`translate_ids`].
+pub fn translate_ids_keyed<B: Backend, M: IncrementalDecoder<B>>(
+    model: &M,
+    tokenizer: &Seq2SeqTokenizer,
+    sources: &[Vec<u32>],
+    stream_keys: &[usize],
+    config: &GenerationConfig,
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<Translation>>, InferError> {
+    s2s_generate::generate_keyed(model, sources, stream_keys, config, device, progress)?
         .into_iter()
         .map(|hyps| detokenize(tokenizer, hyps))
         .collect()
