@@ -66,21 +66,22 @@ pub struct GenerationArgs {
     pub batch_size: Option<usize>,
 }
 
-/// Each setting of [`GenerationSettings`] and its flag, for messages.
-const FLAGS: [(&str, &str); 13] = [
-    ("max_new_tokens", "--max-new-tokens"),
-    ("min_new_tokens", "--min-new-tokens"),
-    ("num_beams", "--num-beams"),
-    ("length_penalty", "--length-penalty"),
-    ("early_stopping", "--early-stopping"),
-    ("num_return_sequences", "--num-return-sequences"),
-    ("do_sample", "--do-sample"),
-    ("temperature", "--temperature"),
-    ("top_k", "--top-k"),
-    ("top_p", "--top-p"),
-    ("seed", "--seed"),
-    ("no_repeat_ngram_size", "--no-repeat-ngram-size"),
-    ("batch_size", "--batch-size"),
+/// Each setting of [`GenerationSettings`], for messages (its flag is `--` and the name with
+/// dashes, [`Spelling`]).
+const SETTINGS: [&str; 13] = [
+    "max_new_tokens",
+    "min_new_tokens",
+    "num_beams",
+    "length_penalty",
+    "early_stopping",
+    "num_return_sequences",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "seed",
+    "no_repeat_ngram_size",
+    "batch_size",
 ];
 
 impl GenerationArgs {
@@ -102,58 +103,74 @@ impl GenerationArgs {
         }
     }
 
-    /// Flags that contradict each other (or the strategy the flags leave): one sentence naming
-    /// them and the fix.
-    fn check_flags(&self, run: &GenerationSettings) -> anyhow::Result<()> {
+    /// Settings that contradict each other (or the strategy they leave): one sentence naming
+    /// them as `spelling` spells them, and the fix.
+    fn check_flags(&self, run: &GenerationSettings, spelling: Spelling) -> anyhow::Result<()> {
         let (samples, beams) = (self.samples(run), self.beams(run));
+        let name = |setting: &str| spelling.name(setting);
+        let set = |setting: &str, value: &str| spelling.set(setting, value);
+        let and = spelling.and();
         if self.do_sample == Some(true) && beams > 1 {
             bail!(
-                "--do-sample cannot be combined with --num-beams {beams} (beam sampling is not \
-                 supported); pass --num-beams 1 to sample, or drop --do-sample for beam search"
+                "{} cannot be combined with {} (beam sampling is not supported); pass {} to \
+                 sample, or drop {} for beam search",
+                set("do_sample", "true"),
+                set("num_beams", &beams.to_string()),
+                set("num_beams", "1"),
+                name("do_sample"),
             );
         }
-        let given = |flags: &[(&str, bool)]| -> Vec<String> {
-            flags
+        let given = |settings: &[(&str, bool)]| -> Vec<String> {
+            settings
                 .iter()
                 .filter(|(_, given)| *given)
-                .map(|(flag, _)| flag.to_string())
+                .map(|(setting, _)| name(setting))
                 .collect()
         };
         let sampling = given(&[
-            ("--temperature", self.temperature.is_some()),
-            ("--top-k", self.top_k.is_some()),
-            ("--top-p", self.top_p.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("top_k", self.top_k.is_some()),
+            ("top_p", self.top_p.is_some()),
         ]);
-        let verb = |flags: &[String]| if flags.len() == 1 { "applies" } else { "apply" };
+        let verb = |names: &[String]| if names.len() == 1 { "applies" } else { "apply" };
         if !samples && !sampling.is_empty() {
             bail!(
-                "{} only {} with sampling; add --do-sample{}",
+                "{} only {} with sampling; add {}{}",
                 sampling.join(", "),
                 verb(&sampling),
-                if beams > 1 { " --num-beams 1" } else { "" }
+                set("do_sample", "true"),
+                if beams > 1 {
+                    format!("{and}{}", set("num_beams", "1"))
+                } else {
+                    String::new()
+                }
             );
         }
         let beam = given(&[
-            ("--length-penalty", self.length_penalty.is_some()),
-            ("--early-stopping", self.early_stopping.is_some()),
+            ("length_penalty", self.length_penalty.is_some()),
+            ("early_stopping", self.early_stopping.is_some()),
         ]);
         if (samples || beams <= 1) && !beam.is_empty() {
+            let beams_n = set("num_beams", "N");
             bail!(
                 "{} only {} to beam search; {}",
                 beam.join(", "),
                 verb(&beam),
                 if samples {
-                    "drop --do-sample and pass --num-beams N (N > 1)"
+                    format!("drop {} and pass {beams_n} (N > 1)", name("do_sample"))
                 } else {
-                    "pass --num-beams N (N > 1)"
+                    format!("pass {beams_n} (N > 1)")
                 }
             );
         }
         if let Some(n) = self.num_return_sequences {
             if !samples && n > beams {
                 bail!(
-                    "--num-return-sequences {n} needs at least {n} beams but there are {beams}; \
-                     pass --num-beams {n}, or --do-sample to draw {n} samples"
+                    "{} needs at least {n} beams but there are {beams}; pass {}, or {} to draw \
+                     {n} samples",
+                    set("num_return_sequences", &n.to_string()),
+                    set("num_beams", &n.to_string()),
+                    set("do_sample", "true"),
                 );
             }
         }
@@ -213,29 +230,87 @@ impl GenerationArgs {
         config: &ExperimentConfig,
         config_path: &Path,
     ) -> anyhow::Result<GenerationConfig> {
-        self.check_flags(&config.generation)?;
+        self.resolve_as(config, Spelling::Flags, config_path)
+    }
+
+    /// [`Self::resolve`] with the settings named as `spelling` spells them: `s2s serve` refuses
+    /// a request's parameters by their JSON names.
+    pub fn resolve_as(
+        &self,
+        config: &ExperimentConfig,
+        spelling: Spelling,
+        config_path: &Path,
+    ) -> anyhow::Result<GenerationConfig> {
+        self.check_flags(&config.generation, spelling)?;
         let settings = self.apply(config.generation.clone());
         match s2s_infer::resolve_generation(&settings, config) {
             Ok(resolved) => Ok(resolved),
             Err(s2s_infer::InferError::Config(message)) => {
                 let message = message.strip_prefix("generation: ").unwrap_or(&message);
-                let flags: Vec<&str> = FLAGS
+                let named: Vec<String> = SETTINGS
                     .iter()
-                    .filter(|(setting, _)| message.contains(setting))
-                    .map(|(_, flag)| *flag)
+                    .filter(|setting| message.contains(*setting))
+                    .map(|setting| spelling.name(setting))
                     .collect();
-                bail!(
-                    "{message} (the flags applied to the run's [generation] defaults in {}); \
-                     set {} on the command line",
-                    config_path.display(),
-                    if flags.is_empty() {
-                        "the generation flags".to_string()
-                    } else {
-                        flags.join(" or ")
+                let named = if named.is_empty() {
+                    match spelling {
+                        Spelling::Flags => "the generation flags".to_string(),
+                        Spelling::Json => "the generation parameters".to_string(),
                     }
-                )
+                } else {
+                    named.join(" or ")
+                };
+                match spelling {
+                    Spelling::Flags => bail!(
+                        "{message} (the flags applied to the run's [generation] defaults in {}); \
+                         set {named} on the command line",
+                        config_path.display(),
+                    ),
+                    Spelling::Json => bail!(
+                        "{message} (the request's parameters applied to the run's [generation] \
+                         defaults); set {named} in \"parameters\""
+                    ),
+                }
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// How messages name a generation setting: as the command line's flag (`--num-beams 4`) or as
+/// the server's JSON parameter (`"num_beams": 4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelling {
+    /// `s2s generate`'s flags.
+    Flags,
+    /// `s2s serve`'s request parameters.
+    Json,
+}
+
+impl Spelling {
+    /// The setting's name: `--num-beams` or `"num_beams"`.
+    fn name(self, setting: &str) -> String {
+        match self {
+            Self::Flags => format!("--{}", setting.replace('_', "-")),
+            Self::Json => format!("\"{setting}\""),
+        }
+    }
+
+    /// The setting given `value`: `--num-beams 4` (a `true` flag alone: `--do-sample`) or
+    /// `"num_beams": 4`.
+    fn set(self, setting: &str, value: &str) -> String {
+        match (self, value) {
+            (Self::Flags, "true") => self.name(setting),
+            (Self::Flags, _) => format!("{} {value}", self.name(setting)),
+            (Self::Json, _) => format!("{}: {value}", self.name(setting)),
+        }
+    }
+
+    /// Between two settings given together.
+    fn and(self) -> &'static str {
+        match self {
+            Self::Flags => " ",
+            Self::Json => ", ",
         }
     }
 }
