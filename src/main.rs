@@ -19,6 +19,7 @@ mod eval;
 mod generate;
 mod generation_args;
 mod heatmap;
+mod serve;
 mod sweep;
 mod train;
 
@@ -147,6 +148,11 @@ enum Command {
         #[command(flatten)]
         generation: GenerationArgs,
     },
+    /// Serve a trained run over HTTP (docs/serving.md): POST /generate with HF generate()'s
+    /// parameters, requests with the same settings decoded together (dynamic batching), a page
+    /// to try the model at /, /health, /info and Prometheus /metrics. Ctrl-C or SIGTERM
+    /// answers the requests already received, then exits.
+    Serve(serve::ServeArgs),
     /// Score outputs with corpus BLEU and chrF (sacrebleu 2.6.0 defaults) and ROUGE
     /// (rouge-score 0.1.2): files given with --hyp/--ref, or a run's outputs for a data split
     /// with --run.
@@ -349,6 +355,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 attention: attention_out.as_deref(),
             };
             generate::generate(&run, input.as_deref(), output, backend, &generation)
+        }
+        Command::Serve(args) => {
+            init_logging(None, true)?;
+            serve::serve(args)
         }
         Command::Eval {
             hyp,

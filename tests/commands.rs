@@ -219,6 +219,8 @@ fn not_run(args: &[String]) -> Option<&'static str> {
         Some("downloads a corpus or a checkpoint (no network in tests)")
     } else if args[0] == "bench" {
         Some("a measurement run of minutes; tests/cli.rs runs `bench` on a tiny config")
+    } else if args[0] == "serve" {
+        Some("a server that runs until it is stopped; tests/serve.rs starts it and sends requests")
     } else if args[0] == "encode" {
         Some("needs a prepared BERT (minilm-l6) or one at the path shown; tests/cli.rs runs it")
     } else if args[0] == "train" && has("--backend wgpu") {
