@@ -710,3 +710,33 @@ fn the_page_shows_outputs_and_attention_in_chromium() {
     assert_eq!(dom.matches("class=\"output\"").count(), 2, "{dom}");
     assert!(dom.contains("class=\"attention"), "no heat-map:\n{dom}");
 }
+
+#[test]
+fn bad_flags_and_a_taken_port_are_one_sentence() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = run().to_str().unwrap();
+    let cwd: &Path = run.as_ref();
+    for (args, expected) in [
+        (
+            vec!["serve", "--run", run, "--port", &port],
+            format!("cannot listen on 127.0.0.1:{port}: "),
+        ),
+        (
+            vec!["serve", "--run", run, "--max-batch-size", "0"],
+            "--max-batch-size must be at least 1".to_string(),
+        ),
+        (
+            vec!["serve", "--run", "no/such/run"],
+            "no/such/run is not a run directory".to_string(),
+        ),
+    ] {
+        let out = s2s(&args, None, cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(&expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
