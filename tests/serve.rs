@@ -139,14 +139,25 @@ impl Server {
 
     /// POST `body` to /generate: status and the parsed JSON answer.
     fn generate(&self, body: &str) -> (u16, Value) {
-        let (status, _, text) = answer(
-            ureq::post(&self.url("/generate"))
-                .set("content-type", "application/json")
-                .send_string(body),
-        );
+        let (status, _, value) = self.post(body);
+        (status, value)
+    }
+
+    /// POST `body` to /generate: status, `Retry-After` header and the parsed JSON answer.
+    fn post(&self, body: &str) -> (u16, Option<String>, Value) {
+        let response = match ureq::post(&self.url("/generate"))
+            .set("content-type", "application/json")
+            .send_string(body)
+        {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("no answer: {e}"),
+        };
+        let status = response.status();
+        let retry_after = response.header("retry-after").map(str::to_string);
+        let text = response.into_string().unwrap();
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?} for {body}"));
-        (status, value)
+        (status, retry_after, value)
     }
 
     /// A request the server refuses: its status, and the error's one sentence.
@@ -378,6 +389,30 @@ fn batched_answers_equal_unbatched_ones() {
         assert_eq!(status, 200);
         assert_same(&list[0], &alone[i * sources.len()], "a list of one");
     }
+    // Requests of several sentences of different lengths, batched with each other: each gets
+    // what it gets alone, sampling included.
+    let lists: Vec<Vec<String>> = (0..4).map(|i| sources[i..i + 2 + i % 2].to_vec()).collect();
+    for parameters in [&settings[0], &settings[3]] {
+        let alone: Vec<Value> = lists
+            .iter()
+            .map(|list| server.generate(&body(json!(list), parameters.clone())).1)
+            .collect();
+        let before = server.metric("s2s_batches_total");
+        let together: Vec<Value> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lists
+                .iter()
+                .map(|list| {
+                    let server = &server;
+                    scope.spawn(move || server.generate(&body(json!(list), parameters.clone())).1)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(server.metric("s2s_batches_total") - before < lists.len() as f64);
+        for (i, (together, alone)) in together.iter().zip(&alone).enumerate() {
+            assert_same(together, alone, &format!("list {i} batched with others"));
+        }
+    }
     let (_, list) = server.generate(&body(json!(sources), settings[1].clone()));
     let list = list.as_array().unwrap();
     for (i, (got, alone)) in list.iter().zip(&alone[sources.len()..]).enumerate() {
@@ -475,6 +510,11 @@ fn bad_requests_get_one_sentence_and_the_server_goes_on() {
              [generation] defaults); set \"top_p\" in \"parameters\"",
         ),
         (
+            body(json!("Jesus wept."), json!({"num_beams": 17})),
+            400,
+            "\"num_beams\": 17 is more than this server decodes per sentence (16, --max-beams)",
+        ),
+        (
             body(json!("x".repeat(5000)), json!({})),
             413,
             "the request body is larger than this server takes (4096 bytes, --max-body-bytes)",
@@ -501,31 +541,9 @@ fn bad_requests_get_one_sentence_and_the_server_goes_on() {
         assert!(message.contains(path), "{message}");
     }
 
-    // Clients that go away: mid-body, and right after sending a whole request.
-    let mut half = TcpStream::connect(&server.address).unwrap();
-    write!(
-        half,
-        "POST /generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: 200\r\n\r\n{{\"inputs\": "
-    )
-    .unwrap();
-    drop(half);
-    let whole = body(
-        json!(pairs().0),
-        json!({"num_beams": 4, "max_new_tokens": 48}),
-    );
-    let mut gone = TcpStream::connect(&server.address).unwrap();
-    write!(
-        gone,
-        "POST /generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{whole}",
-        whole.len()
-    )
-    .unwrap();
-    drop(gone);
-    std::thread::sleep(Duration::from_millis(200));
     let (status, value) = server.generate(&body(json!("Jesus wept."), json!({})));
     assert_eq!(status, 200, "{value}");
+    assert_eq!(server.metric("s2s_queue_depth"), 0.0);
     let (_, _, metrics) = server.get("/metrics");
     assert!(
         metrics.contains("s2s_requests_total{status=\"400\"}"),
@@ -548,6 +566,52 @@ fn heavy() -> String {
 }
 
 #[test]
+fn a_client_that_leaves_is_not_decoded_and_the_server_goes_on() {
+    let server = Server::start(&["--max-batch-size", "1", "--max-wait-ms", "0"]);
+    // A client that sends half a body and goes.
+    let mut half = TcpStream::connect(&server.address).unwrap();
+    write!(
+        half,
+        "POST /generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: 200\r\n\r\n{{\"inputs\": "
+    )
+    .unwrap();
+    drop(half);
+    std::thread::scope(|scope| {
+        // Keep the model busy, then queue a whole request behind it and leave.
+        let busy = scope.spawn(|| server.generate(&heavy()));
+        let wait_for = |name: &str, value: f64| {
+            let start = Instant::now();
+            while server.metric(name) < value {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "{name} never reached {value}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        wait_for("s2s_queue_wait_seconds_count", 1.0);
+        let whole = body(json!(pairs().0), json!({"num_beams": 4}));
+        let mut gone = TcpStream::connect(&server.address).unwrap();
+        write!(
+            gone,
+            "POST /generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{whole}",
+            whole.len()
+        )
+        .unwrap();
+        wait_for("s2s_queue_depth", 1.0);
+        drop(gone);
+        assert_eq!(busy.join().unwrap().0, 200);
+    });
+    let (status, value) = server.generate(&body(json!("Jesus wept."), json!({})));
+    assert_eq!(status, 200, "{value}");
+    // The busy request and the last one were decoded; the one whose client left was not.
+    assert_eq!(server.metric("s2s_batches_total"), 2.0);
+    assert_eq!(server.metric("s2s_queue_depth"), 0.0);
+}
+
+#[test]
 fn a_full_queue_answers_503() {
     // One request decoded at a time, one waiting: the rest of a burst is turned away.
     let server = Server::start(&[
@@ -559,19 +623,19 @@ fn a_full_queue_answers_503() {
         "0",
     ]);
     let heavy = heavy();
-    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+    let answers: Vec<(u16, Option<String>, Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..12)
-            .map(|_| scope.spawn(|| server.generate(&heavy)))
+            .map(|_| scope.spawn(|| server.post(&heavy)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let busy: Vec<&Value> = answers
+    let busy: Vec<&(u16, Option<String>, Value)> = answers
         .iter()
-        .filter(|(status, _)| *status == 503)
-        .map(|(_, value)| value)
+        .filter(|(status, _, _)| *status == 503)
         .collect();
     assert!(!busy.is_empty(), "no request was turned away");
-    for value in &busy {
+    for (_, retry_after, value) in &busy {
+        assert_eq!(retry_after.as_deref(), Some("1"));
         assert_eq!(value["error_type"], "overloaded");
         assert_eq!(
             value["error"],
@@ -581,15 +645,16 @@ fn a_full_queue_answers_503() {
     assert!(
         answers
             .iter()
-            .all(|(status, _)| *status == 200 || *status == 503),
+            .all(|(status, _, _)| *status == 200 || *status == 503),
         "{answers:?}"
     );
-    assert!(answers.iter().any(|(status, _)| *status == 200));
-    // and it serves again once the burst is over
+    assert!(answers.iter().any(|(status, _, _)| *status == 200));
+    // and it serves again once the burst is over, every place given back
     assert_eq!(
         server.generate(&body(json!("Jesus wept."), json!({}))).0,
         200
     );
+    assert_eq!(server.metric("s2s_queue_depth"), 0.0);
 }
 
 #[test]
@@ -727,6 +792,10 @@ fn bad_flags_and_a_taken_port_are_one_sentence() {
             "--max-batch-size must be at least 1".to_string(),
         ),
         (
+            vec!["serve", "--run", run, "--max-wait-ms", "60001"],
+            "--max-wait-ms must be at most 60000 (one minute)".to_string(),
+        ),
+        (
             vec!["serve", "--run", "no/such/run"],
             "no/such/run is not a run directory".to_string(),
         ),
@@ -734,7 +803,10 @@ fn bad_flags_and_a_taken_port_are_one_sentence() {
         let out = s2s(&args, None, cwd);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(errors[0].contains(&expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");

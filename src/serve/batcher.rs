@@ -103,8 +103,12 @@ pub fn run<B: Backend>(
     while let Some(batch) = next_batch(jobs, &mut held, limits) {
         let (live, gone): (Vec<Job>, Vec<Job>) =
             batch.into_iter().partition(|job| !job.reply.is_closed());
-        for _ in 0..live.len() + gone.len() {
+        let started = Instant::now();
+        for job in live.iter().chain(&gone) {
             queue.release(metrics);
+            metrics
+                .queue_wait_seconds
+                .observe(started.duration_since(job.queued_at).as_secs_f64());
         }
         if !gone.is_empty() {
             tracing::debug!("{} request(s) dropped: their clients left", gone.len());
@@ -164,11 +168,6 @@ fn next_batch(jobs: &Receiver<Job>, held: &mut VecDeque<Job>, limits: Limits) ->
 /// decoded alone so that only the one that fails gets the error.
 fn decode<B: Backend>(model: &Model<'_, B>, batch: Vec<Job>, metrics: &Metrics) {
     let started = Instant::now();
-    for job in &batch {
-        metrics
-            .queue_wait_seconds
-            .observe(started.duration_since(job.queued_at).as_secs_f64());
-    }
     let sentences: usize = batch.iter().map(|job| job.sources.len()).sum();
     match decode_jobs(model, &batch) {
         Ok(outputs) => {
@@ -194,7 +193,7 @@ fn decode<B: Backend>(model: &Model<'_, B>, batch: Vec<Job>, metrics: &Metrics) 
                 "a batch of {} requests failed ({message}); decoding each alone",
                 batch.len()
             );
-            for job in batch {
+            for job in batch.into_iter().filter(|job| !job.reply.is_closed()) {
                 decode(model, vec![job], metrics);
             }
         }
@@ -238,7 +237,9 @@ fn decode_jobs<B: Backend>(
     for job in batch {
         let mut generated = Vec::with_capacity(job.sources.len());
         for source in &job.sources {
-            let hypotheses = translations.next().unwrap_or_default();
+            let hypotheses = translations
+                .next()
+                .ok_or("the decoder returned fewer outputs than it was given sources")?;
             let attention = match (job.output_attentions, hypotheses.first()) {
                 (true, Some(best)) => Some(
                     s2s_infer::without_panic(|| {

@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use s2s_data::TokenizerPair;
+use s2s_generate::DecodeStrategy;
 use s2s_infer::ExperimentConfig;
 use tokio::sync::oneshot;
 
@@ -36,10 +37,10 @@ pub struct Shared {
     pub config: ExperimentConfig,
     /// Its path, for messages.
     pub config_path: PathBuf,
-    /// The decoder's positions: the largest `max_new_tokens`.
-    pub max_target_positions: usize,
     /// Sentences decoded together (the decode's `batch_size`).
     pub max_batch_size: usize,
+    /// The most beams (and returned sequences) a request may ask for.
+    pub max_beams: usize,
     /// Sentences per request.
     pub max_inputs: usize,
     /// Largest request body, in bytes.
@@ -159,10 +160,17 @@ async fn generate_json(
         .resolve_as(&shared.config, Spelling::Json, &shared.config_path)
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
     config.batch_size = shared.max_batch_size;
-    if config.max_new_tokens > shared.max_target_positions {
+    // Each sentence decodes this many rows at once; unbounded, one request could take all the
+    // memory (an abort, not a panic) or hold the model thread for minutes.
+    let (rows, setting) = match config.strategy {
+        DecodeStrategy::Beam { num_beams, .. } => (num_beams, "num_beams"),
+        _ => (config.num_return_sequences(), "num_return_sequences"),
+    };
+    if rows > shared.max_beams {
         return Err(ApiError::invalid(format!(
-            "\"max_new_tokens\": {} is more than the model's {} target positions",
-            config.max_new_tokens, shared.max_target_positions
+            "\"{setting}\": {rows} is more than this server decodes per sentence ({}, \
+             --max-beams)",
+            shared.max_beams
         )));
     }
     let sources = tokenize(shared, &request)?;
@@ -235,6 +243,7 @@ fn tokenize(shared: &Shared, request: &api::Request) -> Result<Vec<Vec<u32>>, Ap
             if ids.len() <= max_len {
                 Ok(ids)
             } else if request.parameters.truncate {
+                // What `input_ids(text, max_len)` gives: the tokens cut, the specials kept.
                 tokenizer.input_ids(text, max_len).map_err(failed)
             } else {
                 Err(ApiError::invalid(format!(
@@ -248,27 +257,44 @@ fn tokenize(shared: &Shared, request: &api::Request) -> Result<Vec<Vec<u32>>, Ap
         .collect()
 }
 
-/// Resolves on Ctrl-C or SIGTERM: the server stops accepting and answers what it has received.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Ctrl-C and SIGTERM, listened for from the moment this is made (so a signal right after the
+/// server says it listens is not lost).
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; call inside the runtime.
+    ///
+    /// # Errors
+    /// When the handlers cannot be installed.
+    pub fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next Ctrl-C or SIGTERM.
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
-    tracing::info!("shutting down: answering the requests already received");
 }

@@ -61,7 +61,7 @@ impl Metrics {
             .buckets(SECONDS.to_vec()),
         )?;
         let queue_depth = IntGauge::new("s2s_queue_depth", "Requests waiting for the model")?;
-        let mut sizes: Vec<f64> = std::iter::successors(Some(1usize), |n| Some(n * 2))
+        let mut sizes: Vec<f64> = std::iter::successors(Some(1usize), |n| n.checked_mul(2))
             .take_while(|&n| n < max_batch_size)
             .map(|n| n as f64)
             .collect();

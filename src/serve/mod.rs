@@ -23,6 +23,9 @@ use s2s_infer::{ExperimentConfig, RunDir};
 use crate::backend::{dispatch_infer, BackendKind, InferTask};
 use crate::common::{read_run, run_backend};
 
+/// The longest `--max-wait-ms`.
+const MAX_WAIT_MS: u64 = 60_000;
+
 /// The flags of `s2s serve`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -53,6 +56,13 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// Most beams (beam search) or samples (sampling) one sentence may ask for.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_beams: usize,
+    /// Seconds the requests in flight get to finish after Ctrl-C or SIGTERM; then, or at a
+    /// second signal, the server closes what is left and exits.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub shutdown_timeout: u64,
     /// CPU threads of the CPU backends (0: every core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
@@ -65,10 +75,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (args.max_queue, "--max-queue"),
         (args.max_inputs, "--max-inputs"),
         (args.max_body_bytes, "--max-body-bytes"),
+        (args.max_beams, "--max-beams"),
     ] {
         if value == 0 {
             bail!("{flag} must be at least 1");
         }
+    }
+    if args.max_wait_ms > MAX_WAIT_MS {
+        bail!("--max-wait-ms must be at most {MAX_WAIT_MS} (one minute)");
     }
     let (run, config) = read_run(&args.run)?;
     let kind = run_backend(args.backend, &config)?;
@@ -138,6 +152,7 @@ impl InferTask for ServeTask {
                 "max_queue": args.max_queue,
                 "max_inputs": args.max_inputs,
                 "max_body_bytes": args.max_body_bytes,
+                "max_beams": args.max_beams,
             },
         });
         let (jobs, queued) = std::sync::mpsc::channel();
@@ -148,8 +163,8 @@ impl InferTask for ServeTask {
             tokenizers: tokenizers.clone(),
             config_path: run.config_path(),
             config,
-            max_target_positions,
             max_batch_size: args.max_batch_size,
+            max_beams: args.max_beams,
             max_inputs: args.max_inputs,
             max_body_bytes: args.max_body_bytes,
             info,
@@ -157,6 +172,8 @@ impl InferTask for ServeTask {
         });
         // The HTTP side; when it returns (after a signal and every response), the router and
         // with it the last sender to the model thread are gone, which ends the loop below.
+        let (ready, started) = std::sync::mpsc::channel();
+        let shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
         let server = std::thread::Builder::new()
             .name("http".into())
             .spawn(move || -> anyhow::Result<()> {
@@ -166,15 +183,50 @@ impl InferTask for ServeTask {
                     .build()
                     .context("cannot start the HTTP runtime")?;
                 runtime.block_on(async move {
+                    let mut signals =
+                        http::Signals::new().context("cannot listen for Ctrl-C and SIGTERM")?;
                     let listener =
                         tokio::net::TcpListener::from_std(listener).context("cannot listen")?;
-                    axum::serve(listener, http::router(shared))
-                        .with_graceful_shutdown(http::shutdown_signal())
-                        .await
-                        .context("the HTTP server failed")
+                    let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
+                    let server = std::future::IntoFuture::into_future(
+                        axum::serve(listener, http::router(shared)).with_graceful_shutdown(
+                            async move {
+                                let _ = stopping.await;
+                            },
+                        ),
+                    );
+                    let _ = ready.send(());
+                    tokio::pin!(server);
+                    tokio::select! {
+                        result = &mut server => return result.context("the HTTP server failed"),
+                        () = signals.next() => {}
+                    }
+                    tracing::info!("shutting down: answering the requests already received");
+                    let _ = stop.send(());
+                    tokio::select! {
+                        result = &mut server => result.context("the HTTP server failed"),
+                        () = tokio::time::sleep(shutdown_timeout) => {
+                            tracing::warn!(
+                                "requests still open after {} s (--shutdown-timeout): closing them",
+                                shutdown_timeout.as_secs()
+                            );
+                            Ok(())
+                        }
+                        () = signals.next() => {
+                            tracing::warn!("second signal: closing the open requests");
+                            Ok(())
+                        }
+                    }
                 })
             })
             .context("cannot start the HTTP thread")?;
+        if started.recv().is_err() {
+            // The HTTP thread ended before serving: its error says why.
+            return match server.join() {
+                Ok(result) => result,
+                Err(_) => bail!("the HTTP thread panicked"),
+            };
+        }
         tracing::info!(
             "serving {} on {kind} (batches of up to {} sentences, {} ms wait)",
             run.path().display(),
