@@ -105,7 +105,7 @@ impl GenerationArgs {
 
     /// Settings that contradict each other (or the strategy they leave): one sentence naming
     /// them as `spelling` spells them, and the fix.
-    fn check_flags(&self, run: &GenerationSettings, spelling: Spelling) -> anyhow::Result<()> {
+    fn check_flags(&self, run: &GenerationSettings, spelling: Spelling<'_>) -> anyhow::Result<()> {
         let (samples, beams) = (self.samples(run), self.beams(run));
         let name = |setting: &str| spelling.name(setting);
         let set = |setting: &str, value: &str| spelling.set(setting, value);
@@ -230,7 +230,7 @@ impl GenerationArgs {
         config: &ExperimentConfig,
         config_path: &Path,
     ) -> anyhow::Result<GenerationConfig> {
-        self.resolve_as(config, Spelling::Flags, config_path)
+        self.resolve_as(config, Spelling::Flags(config_path))
     }
 
     /// [`Self::resolve`] with the settings named as `spelling` spells them: `s2s serve` refuses
@@ -238,8 +238,7 @@ impl GenerationArgs {
     pub fn resolve_as(
         &self,
         config: &ExperimentConfig,
-        spelling: Spelling,
-        config_path: &Path,
+        spelling: Spelling<'_>,
     ) -> anyhow::Result<GenerationConfig> {
         self.check_flags(&config.generation, spelling)?;
         let settings = self.apply(config.generation.clone());
@@ -254,14 +253,14 @@ impl GenerationArgs {
                     .collect();
                 let named = if named.is_empty() {
                     match spelling {
-                        Spelling::Flags => "the generation flags".to_string(),
+                        Spelling::Flags(_) => "the generation flags".to_string(),
                         Spelling::Json => "the generation parameters".to_string(),
                     }
                 } else {
                     named.join(" or ")
                 };
                 match spelling {
-                    Spelling::Flags => bail!(
+                    Spelling::Flags(config_path) => bail!(
                         "{message} (the flags applied to the run's [generation] defaults in {}); \
                          set {named} on the command line",
                         config_path.display(),
@@ -280,18 +279,18 @@ impl GenerationArgs {
 /// How messages name a generation setting: as the command line's flag (`--num-beams 4`) or as
 /// the server's JSON parameter (`"num_beams": 4`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spelling {
-    /// `s2s generate`'s flags.
-    Flags,
+pub enum Spelling<'a> {
+    /// `s2s generate`'s flags, over the run config at this path (named in messages).
+    Flags(&'a Path),
     /// `s2s serve`'s request parameters.
     Json,
 }
 
-impl Spelling {
+impl Spelling<'_> {
     /// The setting's name: `--num-beams` or `"num_beams"`.
     fn name(self, setting: &str) -> String {
         match self {
-            Self::Flags => format!("--{}", setting.replace('_', "-")),
+            Self::Flags(_) => format!("--{}", setting.replace('_', "-")),
             Self::Json => format!("\"{setting}\""),
         }
     }
@@ -300,8 +299,8 @@ impl Spelling {
     /// `"num_beams": 4`.
     fn set(self, setting: &str, value: &str) -> String {
         match (self, value) {
-            (Self::Flags, "true") => self.name(setting),
-            (Self::Flags, _) => format!("{} {value}", self.name(setting)),
+            (Self::Flags(_), "true") => self.name(setting),
+            (Self::Flags(_), _) => format!("{} {value}", self.name(setting)),
             (Self::Json, _) => format!("{}: {value}", self.name(setting)),
         }
     }
@@ -309,7 +308,7 @@ impl Spelling {
     /// Between two settings given together.
     fn and(self) -> &'static str {
         match self {
-            Self::Flags => " ",
+            Self::Flags(_) => " ",
             Self::Json => ", ",
         }
     }

@@ -145,13 +145,11 @@ impl Server {
 
     /// POST `body` to /generate: status, `Retry-After` header and the parsed JSON answer.
     fn post(&self, body: &str) -> (u16, Option<String>, Value) {
-        let response = match ureq::post(&self.url("/generate"))
-            .set("content-type", "application/json")
-            .send_string(body)
-        {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(e) => panic!("no answer: {e}"),
-        };
+        let response = response(
+            ureq::post(&self.url("/generate"))
+                .set("content-type", "application/json")
+                .send_string(body),
+        );
         let status = response.status();
         let retry_after = response.header("retry-after").map(str::to_string);
         let text = response.into_string().unwrap();
@@ -166,6 +164,18 @@ impl Server {
         assert!(status >= 400, "{body} was answered {status}: {value}");
         let message = error_sentence(&value).unwrap_or_else(|| panic!("no error: {value}"));
         (status, message)
+    }
+
+    /// Waits (up to a minute) until the metric `name` is at least `value`.
+    fn wait_for_metric(&self, name: &str, value: f64) {
+        let start = Instant::now();
+        while self.metric(name) < value {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{name} never reached {value}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The value of the metric `name` (a line `name value`) in /metrics.
@@ -188,14 +198,18 @@ impl Drop for Server {
 
 /// Status, `s2s-api-version` header and body of a ureq answer, error statuses included.
 fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, Option<String>, String) {
-    let response = match result {
-        Ok(response) => response,
-        Err(ureq::Error::Status(_, response)) => response,
-        Err(e) => panic!("no answer: {e}"),
-    };
+    let response = response(result);
     let status = response.status();
     let version = response.header("s2s-api-version").map(str::to_string);
     (status, version, response.into_string().unwrap())
+}
+
+/// The response of a request, error statuses included.
+fn response(result: Result<ureq::Response, ureq::Error>) -> ureq::Response {
+    match result {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(e) => panic!("no answer: {e}"),
+    }
 }
 
 /// The documented error body: `{"error": one sentence, "error_type": …}`.
@@ -580,17 +594,7 @@ fn a_client_that_leaves_is_not_decoded_and_the_server_goes_on() {
     std::thread::scope(|scope| {
         // Keep the model busy, then queue a whole request behind it and leave.
         let busy = scope.spawn(|| server.generate(&heavy()));
-        let wait_for = |name: &str, value: f64| {
-            let start = Instant::now();
-            while server.metric(name) < value {
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "{name} never reached {value}"
-                );
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        };
-        wait_for("s2s_queue_wait_seconds_count", 1.0);
+        server.wait_for_metric("s2s_queue_wait_seconds_count", 1.0);
         let whole = body(json!(pairs().0), json!({"num_beams": 4}));
         let mut gone = TcpStream::connect(&server.address).unwrap();
         write!(
@@ -600,7 +604,7 @@ fn a_client_that_leaves_is_not_decoded_and_the_server_goes_on() {
             whole.len()
         )
         .unwrap();
-        wait_for("s2s_queue_depth", 1.0);
+        server.wait_for_metric("s2s_queue_depth", 1.0);
         drop(gone);
         assert_eq!(busy.join().unwrap().0, 200);
     });
@@ -668,14 +672,7 @@ fn shutdown_answers_the_requests_in_flight() {
             .map(|_| scope.spawn(|| server.generate(&heavy)))
             .collect();
         // Signal once three of them wait behind the one being decoded.
-        let start = Instant::now();
-        while server.metric("s2s_queue_depth") < 3.0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the requests never queued"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        server.wait_for_metric("s2s_queue_depth", 3.0);
         let pid = server.child.id().to_string();
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &pid])

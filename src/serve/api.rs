@@ -138,6 +138,26 @@ pub struct Request {
     pub parameters: Parameters,
 }
 
+impl Request {
+    /// How messages name input `i`: `inputs[i]` in a list, `inputs` alone.
+    pub fn input_name(&self, i: usize) -> String {
+        input_name(self.batched, i)
+    }
+}
+
+fn input_name(batched: bool, i: usize) -> String {
+    if batched {
+        format!("inputs[{i}]")
+    } else {
+        "inputs".to_string()
+    }
+}
+
+/// Tokens generated for `translation`, `</s>` included when it finished.
+pub fn generated_tokens(translation: &Translation) -> usize {
+    translation.ids.len() + usize::from(translation.finished)
+}
+
 /// Parses a `/generate` body; a refusal names the field (`parameters.num_beams: invalid type:
 /// string "4", expected usize`).
 ///
@@ -202,12 +222,10 @@ fn inputs(value: serde_json::Value) -> Result<(Vec<String>, bool), ApiError> {
     }
     for (i, text) in inputs.iter().enumerate() {
         if text.trim().is_empty() {
-            let name = if batched {
-                format!("inputs[{i}]")
-            } else {
-                "inputs".to_string()
-            };
-            return Err(ApiError::invalid(format!("{name} is empty")));
+            return Err(ApiError::invalid(format!(
+                "{} is empty",
+                input_name(batched, i)
+            )));
         }
     }
     Ok((inputs, batched))
@@ -275,8 +293,7 @@ impl Output {
             .hypotheses
             .into_iter()
             .map(|t| Sequence {
-                // `</s>` is counted in the length when the hypothesis finished.
-                generated_tokens: t.ids.len() + usize::from(t.finished),
+                generated_tokens: generated_tokens(&t),
                 finish_reason: if t.finished { "eos_token" } else { "length" },
                 tokens: details.then(|| {
                     t.ids

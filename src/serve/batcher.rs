@@ -14,7 +14,7 @@ use s2s_generate::GenerationConfig;
 use s2s_model::Seq2Seq;
 use tokio::sync::oneshot;
 
-use super::api::{ApiError, Generated};
+use super::api::{generated_tokens, ApiError, Generated};
 use super::metrics::Metrics;
 
 /// What one request asks of the model thread.
@@ -33,36 +33,40 @@ pub struct Job {
 }
 
 /// The requests waiting for the model thread (queued or held back for a later batch), bounded.
+/// The count is the atomic (its bound is checked and taken in one step); `s2s_queue_depth` shows
+/// it.
 #[derive(Debug)]
 pub struct Queue {
     waiting: AtomicUsize,
     max: usize,
+    depth: prometheus::IntGauge,
 }
 
 impl Queue {
-    /// A queue for at most `max` waiting requests.
-    pub fn new(max: usize) -> Self {
+    /// A queue for at most `max` waiting requests, its depth shown in `depth`.
+    pub fn new(max: usize, depth: prometheus::IntGauge) -> Self {
         Self {
             waiting: AtomicUsize::new(0),
             max,
+            depth,
         }
     }
 
     /// Claims a place, or `None` when `max` requests are waiting.
-    pub fn claim(&self, metrics: &Metrics) -> Option<()> {
+    pub fn claim(&self) -> Option<()> {
         self.waiting
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
             })
             .ok()?;
-        metrics.queue_depth.inc();
+        self.depth.inc();
         Some(())
     }
 
     /// Gives a place back (its request is being decoded, or was dropped).
-    pub fn release(&self, metrics: &Metrics) {
+    pub fn release(&self) {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        metrics.queue_depth.dec();
+        self.depth.dec();
     }
 
     /// The most requests that may wait.
@@ -105,7 +109,7 @@ pub fn run<B: Backend>(
             batch.into_iter().partition(|job| !job.reply.is_closed());
         let started = Instant::now();
         for job in live.iter().chain(&gone) {
-            queue.release(metrics);
+            queue.release();
             metrics
                 .queue_wait_seconds
                 .observe(started.duration_since(job.queued_at).as_secs_f64());
@@ -175,7 +179,7 @@ fn decode<B: Backend>(model: &Model<'_, B>, batch: Vec<Job>, metrics: &Metrics) 
                 .iter()
                 .flatten()
                 .flat_map(|g| &g.hypotheses)
-                .map(|t| t.ids.len() + usize::from(t.finished))
+                .map(generated_tokens)
                 .sum();
             metrics.record_batch(sentences, tokens, started.elapsed().as_secs_f64());
             tracing::debug!(
@@ -219,7 +223,7 @@ fn decode_jobs<B: Backend>(
     let sources: Vec<Vec<u32>> = batch.iter().flat_map(|job| job.sources.clone()).collect();
     let keys: Vec<usize> = batch.iter().flat_map(|job| 0..job.sources.len()).collect();
     let config = &batch[0].config;
-    let translations = s2s_infer::without_panic(|| {
+    let translations = guarded("decoding", || {
         s2s_infer::translate_ids_keyed(
             model.model,
             &model.tokenizers.target,
@@ -229,9 +233,7 @@ fn decode_jobs<B: Backend>(
             model.device,
             &mut |_| {},
         )
-    })
-    .map_err(|panic| format!("decoding failed: {panic}"))?
-    .map_err(|e| e.to_string())?;
+    })?;
     let mut translations = translations.into_iter();
     let mut outputs = Vec::with_capacity(batch.len());
     for job in batch {
@@ -241,19 +243,15 @@ fn decode_jobs<B: Backend>(
                 .next()
                 .ok_or("the decoder returned fewer outputs than it was given sources")?;
             let attention = match (job.output_attentions, hypotheses.first()) {
-                (true, Some(best)) => Some(
-                    s2s_infer::without_panic(|| {
-                        s2s_infer::attention_map(
-                            model.model,
-                            model.tokenizers,
-                            source,
-                            best,
-                            model.device,
-                        )
-                    })
-                    .map_err(|panic| format!("computing the attention failed: {panic}"))?
-                    .map_err(|e| e.to_string())?,
-                ),
+                (true, Some(best)) => Some(guarded("computing the attention", || {
+                    s2s_infer::attention_map(
+                        model.model,
+                        model.tokenizers,
+                        source,
+                        best,
+                        model.device,
+                    )
+                })?),
                 _ => None,
             };
             generated.push(Generated {
@@ -264,4 +262,15 @@ fn decode_jobs<B: Backend>(
         outputs.push(generated);
     }
     Ok(outputs)
+}
+
+/// `f`'s value, or one sentence: its error, or its panic (`what` failed: …), so that a backend
+/// panic answers a 500 and the server goes on.
+fn guarded<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, s2s_infer::InferError>,
+) -> Result<T, String> {
+    s2s_infer::without_panic(f)
+        .map_err(|panic| format!("{what} failed: {panic}"))?
+        .map_err(|e| e.to_string())
 }

@@ -1,7 +1,6 @@
 //! The HTTP side of `s2s serve`: axum routes, request checks, queueing to the model thread,
 //! status metrics, graceful shutdown.
 
-use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,8 +34,6 @@ pub struct Shared {
     pub tokenizers: TokenizerPair,
     /// The run's config (its `[generation]` defaults, `max_source_len`).
     pub config: ExperimentConfig,
-    /// Its path, for messages.
-    pub config_path: PathBuf,
     /// Sentences decoded together (the decode's `batch_size`).
     pub max_batch_size: usize,
     /// The most beams (and returned sequences) a request may ask for.
@@ -157,7 +154,7 @@ async fn generate_json(
     let mut config = request
         .parameters
         .generation_args()
-        .resolve_as(&shared.config, Spelling::Json, &shared.config_path)
+        .resolve_as(&shared.config, Spelling::Json)
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
     config.batch_size = shared.max_batch_size;
     // Each sentence decodes this many rows at once; unbounded, one request could take all the
@@ -174,7 +171,7 @@ async fn generate_json(
         )));
     }
     let sources = tokenize(shared, &request)?;
-    if shared.queue.claim(&shared.metrics).is_none() {
+    if shared.queue.claim().is_none() {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: format!(
@@ -192,7 +189,7 @@ async fn generate_json(
         reply,
     };
     if shared.jobs.send(job).is_err() {
-        shared.queue.release(&shared.metrics);
+        shared.queue.release();
         return Err(stopped());
     }
     let generated = answer.await.map_err(|_| stopped())??;
@@ -224,35 +221,26 @@ fn stopped() -> ApiError {
 fn tokenize(shared: &Shared, request: &api::Request) -> Result<Vec<Vec<u32>>, ApiError> {
     let max_len = shared.config.data.max_source_len;
     let tokenizer = &shared.tokenizers.source;
-    let name = |i: usize| {
-        if request.batched {
-            format!("inputs[{i}]")
-        } else {
-            "inputs".to_string()
-        }
-    };
     request
         .inputs
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let failed = |e: s2s_data::DataError| {
-                ApiError::invalid(format!("cannot tokenize {}: {e}", name(i)))
-            };
-            let ids = tokenizer.input_ids(text, usize::MAX).map_err(failed)?;
-            if ids.len() <= max_len {
-                Ok(ids)
-            } else if request.parameters.truncate {
-                // What `input_ids(text, max_len)` gives: the tokens cut, the specials kept.
-                tokenizer.input_ids(text, max_len).map_err(failed)
-            } else {
-                Err(ApiError::invalid(format!(
+            let tokens = tokenizer.encode(text).map_err(|e| {
+                ApiError::invalid(format!("cannot tokenize {}: {e}", request.input_name(i)))
+            })?;
+            // As `input_ids` builds a model input: the tokens, cut to leave room for the
+            // specials when `truncate` allows it, then wrapped in them.
+            let keep = max_len.saturating_sub(tokenizer.num_specials());
+            if tokens.len() > keep && !request.parameters.truncate {
+                return Err(ApiError::invalid(format!(
                     "{} is {} tokens long, more than the model's {max_len} (data.max_source_len); \
                      shorten it or set \"truncate\": true",
-                    name(i),
-                    ids.len()
-                )))
+                    request.input_name(i),
+                    tokens.len() + tokenizer.num_specials()
+                )));
             }
+            Ok(tokenizer.wrap(&tokens[..tokens.len().min(keep)]))
         })
         .collect()
 }

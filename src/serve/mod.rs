@@ -116,7 +116,6 @@ impl InferTask for ServeTask {
             args,
         } = self;
         let (tokenizers, model) = run.load_model::<B>(&config, &device)?;
-        let max_target_positions = model.max_target_positions();
         let metrics = metrics::Metrics::new(args.max_batch_size)
             .map_err(|e| anyhow::anyhow!("cannot register the metrics: {e}"))?;
         let listener = TcpListener::bind((args.host.as_str(), args.port))
@@ -136,7 +135,7 @@ impl InferTask for ServeTask {
             "task": config.data.task,
             "backend": kind,
             "model": {
-                "family": format!("{:?}", model.family()).to_lowercase(),
+                "family": model.family(),
                 "parameters": model.num_params(),
                 "config": &config.model,
             },
@@ -144,7 +143,7 @@ impl InferTask for ServeTask {
             "target_vocab_size": vocab.target,
             "max_source_len": config.data.max_source_len,
             "max_target_len": config.data.max_target_len,
-            "max_target_positions": max_target_positions,
+            "max_target_positions": model.max_target_positions(),
             "generation": &config.generation,
             "limits": {
                 "max_batch_size": args.max_batch_size,
@@ -156,12 +155,14 @@ impl InferTask for ServeTask {
             },
         });
         let (jobs, queued) = std::sync::mpsc::channel();
-        let queue = Arc::new(batcher::Queue::new(args.max_queue));
+        let queue = Arc::new(batcher::Queue::new(
+            args.max_queue,
+            metrics.queue_depth.clone(),
+        ));
         let shared = Arc::new(http::Shared {
             jobs,
             queue: Arc::clone(&queue),
             tokenizers: tokenizers.clone(),
-            config_path: run.config_path(),
             config,
             max_batch_size: args.max_batch_size,
             max_beams: args.max_beams,
