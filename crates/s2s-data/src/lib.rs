@@ -26,8 +26,9 @@ pub use batcher::Seq2SeqBatcher;
 pub use bert_tokenizer::{BertEncoding, BertTokenizer};
 pub use bucket::{training_loader, EpochBatches, EpochLoader};
 pub use corpus::{
-    corpus_dir, data_dir, ensure_corpus, prepare_bible_en_fr, prepare_debian_descriptions,
-    AptSource, CorpusSource, Manifest, Split, DEBIAN_DESCRIPTIONS, KNOWN_CORPORA,
+    corpus_dir, data_dir, ensure_corpus, prepare_bible, prepare_bible_en_fr,
+    prepare_debian_descriptions, AptSource, CorpusSource, Manifest, Split, DEBIAN_DESCRIPTIONS,
+    KNOWN_CORPORA,
 };
 pub use dataset::{
     tokenize_pairs, LengthLimits, LengthPolicy, LengthStats, Seq2SeqDataset, SidePolicies,

@@ -82,6 +82,15 @@ pub struct DataConfig {
     /// The tokenizer trained on the training pairs (`[data.tokenizer]`).
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
+    /// Swap the two sides of every pair: `bible-en-fr` with `reverse = true` trains French →
+    /// English. Every reader of the pairs (training, `s2s eval --run`, `s2s bench`) sees them
+    /// swapped. Default: false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reverse: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_max_len() -> usize {
@@ -208,9 +217,23 @@ impl DataConfig {
             s2s_data::Split::Test => test,
         };
         match path {
-            Some(path) => Ok(s2s_data::read_pairs(&path)?),
+            Some(path) => self.read_pairs(&path),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The pairs of one data file, swapped when `reverse` is set.
+    ///
+    /// # Errors
+    /// A file that cannot be read as pairs.
+    pub fn read_pairs(&self, path: &Path) -> Result<Vec<s2s_data::SentencePair>, InferError> {
+        let mut pairs = s2s_data::read_pairs(path)?;
+        if self.reverse {
+            for pair in &mut pairs {
+                std::mem::swap(&mut pair.source, &mut pair.target);
+            }
+        }
+        Ok(pairs)
     }
 
     /// The length limits the tokenizer stage applies.
@@ -914,6 +937,41 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "[data]\ncorpus = \"bible-en-fr\"\n";
+
+    #[test]
+    fn reverse_swaps_every_pair_and_is_left_out_of_a_config_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let train = dir.path().join("train.tsv");
+        std::fs::write(&train, "a\tA\nb\tB\n").unwrap();
+        let mut data = ExperimentConfig::from_toml(MINIMAL).unwrap().data;
+        let pairs = |d: &DataConfig| {
+            d.read_pairs(&train)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.source, p.target))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            pairs(&data),
+            [("a".into(), "A".into()), ("b".into(), "B".into())]
+        );
+        // Written back, a config that did not set it stays as it was.
+        assert!(!ExperimentConfig::from_toml(MINIMAL)
+            .unwrap()
+            .to_toml()
+            .unwrap()
+            .contains("reverse"));
+        data.reverse = true;
+        assert_eq!(
+            pairs(&data),
+            [("A".into(), "a".into()), ("B".into(), "b".into())]
+        );
+        let config =
+            ExperimentConfig::from_toml("[data]\ncorpus = \"bible-en-fr\"\nreverse = true\n")
+                .unwrap();
+        assert!(config.data.reverse);
+        assert!(config.to_toml().unwrap().contains("reverse = true"));
+    }
 
     #[test]
     fn minimal_config_resolves_defaults() {

