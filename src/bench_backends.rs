@@ -327,13 +327,7 @@ fn worker(config: &Path, kind: BackendKind, args: &BackendBench) -> anyhow::Resu
 }
 
 fn machine(date_utc: String) -> Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let s2s_infer::MachineInfo { cpu, logical_cpus } = s2s_infer::MachineInfo::current();
     let memory_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -346,7 +340,7 @@ fn machine(date_utc: String) -> Machine {
         .unwrap_or_default();
     Machine {
         cpu,
-        logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        logical_cpus,
         memory_gib,
         os: format!("{} {kernel}", std::env::consts::OS),
         s2s: env!("CARGO_PKG_VERSION").to_string(),

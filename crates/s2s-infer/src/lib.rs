@@ -26,7 +26,7 @@ pub use config::{
 pub use model::{init_model, load_model_file, save_model, RunRecorder};
 pub use recipe::{ClipKind, EarlyStopping, GradClip, LrSchedule, OptimizerKind, StopMetric};
 pub use recorder::{without_panic, AtomicRecorder};
-pub use report::{Sample, TrainReport};
+pub use report::{MachineInfo, Sample, TrainReport};
 pub use run_dir::RunDir;
 pub use score::{describe, Scores};
 pub use translate::{

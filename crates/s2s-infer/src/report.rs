@@ -69,6 +69,41 @@ pub struct TrainReport {
     pub seconds: f64,
     /// The first `training.samples` held-out pairs (test, else validation) translated.
     pub samples: Vec<Sample>,
+    /// The machine the run's last process trained on (absent in reports of older runs).
+    pub machine: Option<MachineInfo>,
+}
+
+/// The CPU a run trained on, so that its wall times can be read against others.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    /// `model name` from `/proc/cpuinfo`, else the architecture (`x86_64`).
+    pub cpu: String,
+    /// Logical CPUs the process may use (`std::thread::available_parallelism`).
+    pub logical_cpus: usize,
+}
+
+impl MachineInfo {
+    /// This machine.
+    pub fn current() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        Self {
+            cpu,
+            logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+impl std::fmt::Display for MachineInfo {
+    /// `AMD EPYC 7B13, 2 logical CPUs`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, {} logical CPUs", self.cpu, self.logical_cpus)
+    }
 }
 
 impl TrainReport {
@@ -89,6 +124,9 @@ impl TrainReport {
             self.valid_accuracy,
             self.seconds
         );
+        if let Some(machine) = &self.machine {
+            s.push_str(&format!("| machine | {machine} |\n"));
+        }
         if !self.stopped.is_empty() {
             s.push_str(&format!("| stopped | {} |\n", self.stopped));
         }

@@ -20,7 +20,9 @@ use s2s_model::{special, Seq2Seq};
 use crate::checkpoint::CheckpointRef;
 use crate::early_stopping::{EarlyStopper, KeepStopBest, StopHistory};
 use crate::logger::ResumedFileLogger;
-use crate::metrics::{TokenAccuracyMetric, TokenLossMetric, TokensPerBatchMetric};
+use crate::metrics::{
+    ElapsedMetric, TokenAccuracyMetric, TokenLossMetric, TokensPerBatchMetric, ELAPSED_METRIC,
+};
 use crate::optim::optimizer_and_schedule;
 use crate::strategy::{Outcome, RunStrategy};
 use crate::validation::{ValidBatcher, ValidDecoder, ValidItem, ValidScore, ValidScoreMetric};
@@ -141,6 +143,7 @@ pub(crate) fn launch<B: AutodiffBackend>(
         ))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(TokensPerBatchMetric::new())
+        .metric_train_numeric(ElapsedMetric::new(elapsed_before(run, phase.start)))
         .with_file_checkpointer(recorder)
         .with_checkpointing_strategy(checkpointing::<B>(
             t.keep_checkpoints,
@@ -182,6 +185,16 @@ pub(crate) fn launch<B: AutodiffBackend>(
         outcome,
         best,
     })
+}
+
+/// The training wall time the run's earlier launches logged: the last `Elapsed` value of epoch
+/// `start` (0 for a fresh run, or a run whose logs predate the metric).
+fn elapsed_before(run: &RunDir, start: usize) -> f64 {
+    if start == 0 {
+        return 0.0;
+    }
+    run.epoch_value(RunDir::TRAIN_LOGS, start, ELAPSED_METRIC, true)
+        .unwrap_or(0.0)
 }
 
 /// How one launch of the loop ended.

@@ -404,6 +404,88 @@ impl<B: Backend> Numeric for TokensPerBatchMetric<B> {
     }
 }
 
+/// The run's training wall time: seconds since the training loop started, at each batch,
+/// logged as `Elapsed.log` (one line per batch, its value in seconds). Earlier launches of the
+/// same run (a resume, or the unfrozen phase of `training.unfreeze_encoder_after`) count from
+/// `offset`, the last value the previous launch logged, so the time a killed run lay idle is not
+/// counted. The last line of epoch N is the run's wall time when epoch N's training ended,
+/// the validations of epochs before N included; `s2s compare` draws validation and test scores
+/// against it. Data preparation and tokenizer training before the loop are not included.
+#[derive(Clone, Debug)]
+pub struct ElapsedMetric<B: Backend> {
+    name: MetricName,
+    started: std::time::Instant,
+    offset: f64,
+    last: f64,
+    _backend: PhantomData<B>,
+}
+
+impl<B: Backend> ElapsedMetric<B> {
+    /// A clock started now, reading `offset` seconds at the start.
+    pub fn new(offset: f64) -> Self {
+        Self {
+            name: Arc::new(ELAPSED_METRIC.to_string()),
+            started: std::time::Instant::now(),
+            offset,
+            last: offset,
+            _backend: PhantomData,
+        }
+    }
+}
+
+/// Name (and log file stem) of [`ElapsedMetric`].
+pub const ELAPSED_METRIC: &str = "Elapsed";
+
+impl<B: Backend> Metric for ElapsedMetric<B> {
+    type Input = TokenCountInput<B>;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn description(&self) -> Option<String> {
+        Some("seconds of training wall time since the run's training loop started".into())
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: Some("s".into()),
+            higher_is_better: false,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        _item: &TokenCountInput<B>,
+        _metadata: &MetricMetadata,
+    ) -> SerializedEntry {
+        self.last = self.offset + self.started.elapsed().as_secs_f64();
+        SerializedEntry::new(
+            format!("{:.0} s", self.last),
+            // `value,1`, the form `s2s_infer::run_dir::read_metric_log` reads.
+            NumericEntry::Aggregated {
+                aggregated_value: self.last,
+                count: 1,
+            }
+            .serialize(),
+        )
+    }
+
+    // The clock runs across epochs: nothing to clear.
+    fn clear(&mut self) {}
+}
+
+impl<B: Backend> Numeric for ElapsedMetric<B> {
+    fn value(&self) -> NumericEntry {
+        NumericEntry::Value(self.last)
+    }
+
+    fn running_value(&self) -> NumericEntry {
+        self.value()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -520,5 +602,26 @@ mod tests {
         };
         metric.update(&input, &metadata());
         assert_eq!(value(metric.value()), (50.0, 8));
+    }
+
+    #[test]
+    fn elapsed_counts_on_from_the_offset_and_logs_value_comma_one() {
+        let mut metric = ElapsedMetric::<B>::new(100.0);
+        assert_eq!(value(metric.value()), (100.0, 1));
+        let input = TokenCountInput {
+            targets: targets(&[3], 4),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let entry = metric.update(&input, &metadata());
+        let (first, _) = value(metric.value());
+        assert!((100.02..101.0).contains(&first), "{first}");
+        // The log line burn-train writes: `value,1`, which read_metric_log reads.
+        let line = entry.serialized;
+        let (v, count) = line.split_once(',').unwrap();
+        assert_eq!((v.parse::<f64>().unwrap(), count), (first, "1"));
+        // Epochs do not reset the clock.
+        metric.clear();
+        metric.update(&input, &metadata());
+        assert!(value(metric.value()).0 >= first);
     }
 }

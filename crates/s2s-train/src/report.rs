@@ -176,6 +176,7 @@ pub(crate) fn final_report<B: Backend>(
         decoding: describe(&generation),
         seconds: started.elapsed().as_secs_f64(),
         samples,
+        machine: Some(s2s_infer::MachineInfo::current()),
     };
     s2s_data::write_atomic(
         &run.file(RunDir::REPORT_MARKDOWN),

@@ -142,6 +142,23 @@ fn a_resumed_run_judges_from_the_epochs_before_it() {
         resumed.stopped
     );
     assert_eq!(weights(&final_model(&run)), weights(&epoch_model(&run, 1)));
+    // The training clock (`Elapsed.log`, one `seconds,1` line per batch) goes on from where
+    // the first launch left it, so `s2s compare` draws a resumed run on one time axis.
+    let files = RunDir::new(&run);
+    let clock = |epoch| {
+        s2s_infer::run_dir::read_metric_log(&files.metric_log("train", epoch, "Elapsed"))
+            .unwrap()
+            .into_iter()
+            .map(|(seconds, count)| {
+                assert_eq!(count, 1.0);
+                seconds
+            })
+            .collect::<Vec<_>>()
+    };
+    let (one, two) = (clock(1), clock(2));
+    assert!(!one.is_empty() && !two.is_empty());
+    assert!(one.windows(2).all(|w| w[0] <= w[1]), "{one:?}");
+    assert!(two[0] >= one[one.len() - 1], "{one:?} then {two:?}");
 }
 
 #[test]
