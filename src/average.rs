@@ -15,7 +15,7 @@ use crate::common::read_run;
 /// config (named after it), its tokenizer files and fingerprints, and the averaged
 /// `model.mpk`; the run itself is left as it is.
 pub fn average(run_dir: &Path, last: usize, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let (run, mut config) = read_run(run_dir)?;
+    let (run, _) = read_run(run_dir)?;
     let epochs = s2s_train::average::last_epochs(run.path(), last)?;
     let out = out.unwrap_or_else(|| sibling(run.path(), last));
     if out.exists()
@@ -28,6 +28,25 @@ pub fn average(run_dir: &Path, last: usize, out: Option<PathBuf>) -> anyhow::Res
             out.display()
         );
     }
+    write_mean(run_dir, &epochs, &out)?;
+    println!(
+        "{}: the mean of epochs {} of {}",
+        RunDir::new(&out).model_path().display(),
+        s2s_train::average::epoch_list(&epochs),
+        run.path().display()
+    );
+    Ok(out)
+}
+
+/// Writes into `out` a run directory whose `model.mpk` is the mean of the epoch checkpoints
+/// `epochs` of `run_dir` (one epoch: that epoch's weights), beside the run's config (named
+/// after `out`), tokenizer files and fingerprints.
+///
+/// # Errors
+/// One sentence for a run that cannot be read, a checkpoint that is missing, damaged or does
+/// not fit, or a file that cannot be written.
+pub fn write_mean(run_dir: &Path, epochs: &[usize], out: &Path) -> anyhow::Result<()> {
+    let (run, mut config) = read_run(run_dir)?;
     let device = Default::default();
     let tokenizers = run.tokenizers()?;
     let bert = run.bert_config(&config)?;
@@ -37,10 +56,10 @@ pub fn average(run_dir: &Path, last: usize, out: Option<PathBuf>) -> anyhow::Res
         tokenizers.vocab_sizes(),
         &device,
     )?;
-    let model = s2s_train::average::average_epochs(template, run.path(), &epochs, &device)?;
+    let model = s2s_train::average::average_epochs(template, run.path(), epochs, &device)?;
 
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let target = RunDir::new(&out);
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let target = RunDir::new(out);
     for name in run
         .tokenizer_files()
         .into_iter()
@@ -54,17 +73,11 @@ pub fn average(run_dir: &Path, last: usize, out: Option<PathBuf>) -> anyhow::Res
         }
     }
     config.name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    config.run_dir = Some(out.clone());
+    config.run_dir = Some(out.to_path_buf());
     s2s_data::write_atomic(&target.config_path(), config.to_toml()?.as_bytes())?;
     save_model(&model, target.file(RunDir::MODEL))
         .with_context(|| format!("cannot write {}", target.model_path().display()))?;
-    println!(
-        "{}: the mean of epochs {} of {}",
-        target.model_path().display(),
-        s2s_train::average::epoch_list(&epochs),
-        run.path().display()
-    );
-    Ok(out)
+    Ok(())
 }
 
 /// `<run>-avg<N>` beside the run.

@@ -194,13 +194,25 @@ pub trait Drawable {
     }
 }
 
-impl Drawable for Figure {
-    fn size(&self) -> (u32, u32) {
+/// Panels per row, at most: more make rows of equal length (5 → 3 + 2, 11 → 4 + 4 + 3).
+const MAX_COLUMNS: u32 = 4;
+
+impl Figure {
+    /// (rows, columns) of the panel grid.
+    fn grid(&self) -> (u32, u32) {
         let n = match &self.panels {
             Panels::Bars(p) => p.len(),
             Panels::Lines(p) => p.len(),
         } as u32;
-        (MARGIN_L + n * (MARGIN_L + PLOT_W), TOP + PANEL_H)
+        let rows = n.div_ceil(MAX_COLUMNS).max(1);
+        (rows, n.div_ceil(rows).max(1))
+    }
+}
+
+impl Drawable for Figure {
+    fn size(&self) -> (u32, u32) {
+        let (rows, cols) = self.grid();
+        (MARGIN_L + cols * (MARGIN_L + PLOT_W), TOP + rows * PANEL_H)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
@@ -212,9 +224,11 @@ impl Drawable for Figure {
             (width as i32 / 2, 18),
             bold(20.0).pos(centre),
         ))?;
+        let (_, cols) = self.grid();
         let panel = |i: usize| {
-            let x = i as u32 * (MARGIN_L + PLOT_W);
-            root.clone().shrink((x, TOP), (MARGIN_L + PLOT_W, PANEL_H))
+            let (row, col) = (i as u32 / cols, i as u32 % cols);
+            let (x, y) = (col * (MARGIN_L + PLOT_W), TOP + row * PANEL_H);
+            root.clone().shrink((x, y), (MARGIN_L + PLOT_W, PANEL_H))
         };
         match &self.panels {
             Panels::Bars(panels) => {

@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use s2s_infer::RunDir;
 
 use crate::chart::{Drawable, Figure, LinePanel, Panels};
+use crate::eval::EvalRecord;
 
 /// One run's curves.
 #[derive(Debug, Default)]
@@ -31,6 +32,19 @@ pub struct RunCurves {
     pub backend: Option<String>,
     pub seconds: Option<f64>,
     pub parameters: Option<u64>,
+    /// Per epoch: the run's training wall time when the epoch's training ended, in seconds
+    /// (the last line of `train/epoch-N/Elapsed.log`; runs of older s2s have none).
+    pub epoch_seconds: BTreeMap<usize, f64>,
+    /// Per epoch: target tokens trained on up to the end of the epoch (the counts of
+    /// `train/epoch-*/Loss.log`, summed).
+    pub epoch_tokens: BTreeMap<usize, f64>,
+    /// Per epoch: the scores of that epoch's checkpoint on the test split
+    /// (`s2s eval --run DIR --epoch N` writes `eval/test-epoch-N.json`).
+    pub test: BTreeMap<usize, EvalRecord>,
+    /// `training.threads` (0: every logical CPU).
+    pub threads: Option<usize>,
+    /// The machine of the report (`report.json`).
+    pub machine: Option<String>,
 }
 
 /// Validation scores `compare` shows, in order of preference: BLEU for translation runs,
@@ -54,11 +68,20 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
         ..RunCurves::default()
     };
     let files = RunDir::new(dir);
+    let mut tokens = 0.0;
     for epoch in files.logged_epochs(RunDir::TRAIN_LOGS) {
         let loss = files.metric_log(RunDir::TRAIN_LOGS, epoch, "Loss");
         if loss.is_file() {
-            run.train_loss
-                .extend(read_log(&loss)?.into_iter().map(|(v, _)| v));
+            let rows = read_log(&loss)?;
+            tokens += rows.iter().map(|(_, count)| count).sum::<f64>();
+            run.epoch_tokens.insert(epoch, tokens);
+            run.train_loss.extend(rows.into_iter().map(|(v, _)| v));
+        }
+        let elapsed = files.metric_log(RunDir::TRAIN_LOGS, epoch, ELAPSED_LOG);
+        if elapsed.is_file() {
+            if let Some(&(v, _)) = read_log(&elapsed)?.last() {
+                run.epoch_seconds.insert(epoch, v);
+            }
         }
         let lr = files.metric_log(RunDir::TRAIN_LOGS, epoch, LEARNING_RATE_LOG);
         if lr.is_file() {
@@ -108,12 +131,25 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
     if let Ok(Some(report)) = files.report() {
         run.seconds = Some(report.seconds);
         run.parameters = u64::try_from(report.parameters).ok();
+        run.machine = report.machine.map(|m| m.to_string());
     }
     if let Ok(config) = files.config() {
         run.backend = Some(config.training.backend.to_string());
+        run.threads = Some(config.training.threads);
+    }
+    for epoch in run.epoch_tokens.keys().copied().collect::<Vec<_>>() {
+        let path = EvalRecord::path(dir, "test", Some(epoch));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let record: EvalRecord = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a score record", path.display()))?;
+            run.test.insert(epoch, record);
+        }
     }
     Ok(run)
 }
+
+/// The log of the training wall time (`s2s_train::metrics::ElapsedMetric`).
+const ELAPSED_LOG: &str = "Elapsed";
 
 fn moving_average(values: &[f64], k: usize) -> Vec<f64> {
     let k = k.max(1);
@@ -179,6 +215,43 @@ pub fn markdown(runs: &[RunCurves], smooth: usize) -> String {
             r.parameters.map_or("–".into(), |v| v.to_string()),
         );
     }
+    if runs.iter().any(|r| !r.epoch_seconds.is_empty()) {
+        s.push_str(&time_to_quality(runs));
+    }
+    s
+}
+
+/// Per run and epoch: training minutes and tokens so far, the validation score and the test
+/// scores of that epoch's checkpoint, with the machine, backend and threads that trained it.
+fn time_to_quality(runs: &[RunCurves]) -> String {
+    let mut s = String::from(
+        "\n## Time to quality\n\n| run | machine | backend | threads | epoch | minutes | \
+         target tokens (M) | valid score | test BLEU | test chrF2 |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let num = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+    for r in runs {
+        for (&epoch, &seconds) in &r.epoch_seconds {
+            let test = r.test.get(&epoch);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {epoch} | {:.1} | {} | {} | {} | {} |",
+                r.label,
+                r.machine.as_deref().unwrap_or("–"),
+                r.backend.as_deref().unwrap_or("–"),
+                r.threads.map_or("–".into(), |t| if t == 0 {
+                    "all".into()
+                } else {
+                    t.to_string()
+                }),
+                seconds / 60.0,
+                num(r.epoch_tokens.get(&epoch).map(|t| t / 1e6), 2),
+                num(r.valid_score.get(&epoch).copied(), 2),
+                num(test.and_then(|t| t.bleu), 2),
+                num(test.and_then(|t| t.chrf), 2),
+            );
+        }
+    }
     s
 }
 
@@ -230,6 +303,9 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
             markers: true,
         },
     ];
+    if runs.iter().any(|r| !r.epoch_seconds.is_empty()) {
+        panels.extend(time_panels(runs, &score));
+    }
     if runs.iter().any(|r| !r.learning_rate.is_empty()) {
         panels.push(LinePanel {
             title: "learning rate".into(),
@@ -249,6 +325,59 @@ pub fn chart(runs: &[RunCurves], smooth: usize) -> Figure {
         title: "s2s compare".into(),
         panels: Panels::Lines(panels),
     }
+}
+
+/// Validation score, test BLEU and test chrF against training minutes and against training
+/// tokens (test panels only when some run has test scores per epoch).
+fn time_panels(runs: &[RunCurves], score: &str) -> Vec<LinePanel> {
+    type Pick = fn(&RunCurves, usize) -> Option<f64>;
+    let minutes: Pick = |r, e| r.epoch_seconds.get(&e).map(|s| s / 60.0);
+    let tokens: Pick = |r, e| r.epoch_tokens.get(&e).map(|t| t / 1e6);
+    let valid: Pick = |r, e| r.valid_score.get(&e).copied();
+    let test_bleu: Pick = |r, e| r.test.get(&e).and_then(|t| t.bleu);
+    let test_chrf: Pick = |r, e| r.test.get(&e).and_then(|t| t.chrf);
+    let has_test = runs.iter().any(|r| !r.test.is_empty());
+    let mut ys: Vec<(String, String, Pick)> =
+        vec![(format!("validation {score}"), score.to_string(), valid)];
+    if has_test {
+        ys.push(("test BLEU".into(), "BLEU".into(), test_bleu));
+        ys.push(("test chrF2".into(), "chrF2".into(), test_chrf));
+    }
+    let xs: [(&str, &str, Pick); 2] = [
+        (
+            "training minutes",
+            "wall-clock minutes of training",
+            minutes,
+        ),
+        (
+            "training tokens",
+            "target tokens trained on (millions)",
+            tokens,
+        ),
+    ];
+    let mut panels = Vec::new();
+    for (x_name, xlabel, x) in xs {
+        for (y_name, ylabel, y) in &ys {
+            panels.push(LinePanel {
+                title: format!("{y_name} against {x_name}"),
+                xlabel: xlabel.to_string(),
+                ylabel: ylabel.clone(),
+                series: runs
+                    .iter()
+                    .map(|r| {
+                        let points = r
+                            .epoch_tokens
+                            .keys()
+                            .filter_map(|&e| Some((x(r, e)?, y(r, e)?)))
+                            .collect();
+                        (r.label.clone(), points)
+                    })
+                    .collect(),
+                markers: true,
+            });
+        }
+    }
+    panels
 }
 
 /// `s2s compare RUN… [--out DIR] [--smooth K]`.
@@ -324,6 +453,72 @@ mod tests {
             ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn scores_are_read_against_training_time_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "train/epoch-1/Loss.log", "6.0,30\n5.0,20\n");
+        write(d, "train/epoch-1/Elapsed.log", "1.5,1\n90.0,1\n");
+        write(d, "train/epoch-2/Loss.log", "4.0,25\n");
+        write(d, "train/epoch-2/Elapsed.log", "150.0,1\n");
+        write(d, "valid/epoch-1/Loss.log", "5.0,64\n");
+        write(d, "valid/epoch-1/BLEU.log", "3.0,64\n");
+        write(d, "valid/epoch-2/Loss.log", "4.5,64\n");
+        write(d, "valid/epoch-2/BLEU.log", "6.0,64\n");
+        write(
+            d,
+            "eval/test-epoch-2.json",
+            r#"{"split": "test", "epoch": 2, "pairs": 5, "decoding": "beam 4",
+                "backend": "tch", "bleu": 7.5, "chrf": 30.25, "seconds": 1.0}"#,
+        );
+        write(
+            d,
+            "report.json",
+            r#"{"seconds": 160.0, "parameters": 10,
+                "machine": {"cpu": "Some CPU", "logical_cpus": 2}}"#,
+        );
+        write(
+            d,
+            "config.toml",
+            "[data]\ncorpus = \"bible-en-fr\"\n[training]\nbackend = \"tch\"\nthreads = 2\n",
+        );
+        let run = load(d, "t".into()).unwrap();
+        assert_eq!(run.epoch_seconds, BTreeMap::from([(1, 90.0), (2, 150.0)]));
+        // Tokens add up across epochs: 50, then 50 + 25.
+        assert_eq!(run.epoch_tokens, BTreeMap::from([(1, 50.0), (2, 75.0)]));
+        assert_eq!(run.test.len(), 1);
+        assert_eq!(run.test[&2].bleu, Some(7.5));
+        assert_eq!(run.machine.as_deref(), Some("Some CPU, 2 logical CPUs"));
+        let table = markdown(std::slice::from_ref(&run), 2);
+        assert!(
+            table.contains(
+                "| t | Some CPU, 2 logical CPUs | tch | 2 | 1 | 1.5 | 0.00 | 3.00 | – | – |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| t | Some CPU, 2 logical CPUs | tch | 2 | 2 | 2.5 | 0.00 | 6.00 | 7.50 | 30.25 |"
+            ),
+            "{table}"
+        );
+        let panels = time_panels(std::slice::from_ref(&run), "BLEU");
+        let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "validation BLEU against training minutes",
+                "test BLEU against training minutes",
+                "test chrF2 against training minutes",
+                "validation BLEU against training tokens",
+                "test BLEU against training tokens",
+                "test chrF2 against training tokens",
+            ]
+        );
+        assert_eq!(panels[0].series[0].1, vec![(1.5, 3.0), (2.5, 6.0)]);
+        assert_eq!(panels[4].series[0].1, vec![(75.0 / 1e6, 7.5)]);
     }
 
     #[test]

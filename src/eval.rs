@@ -1,7 +1,7 @@
 //! `s2s eval`: corpus BLEU/chrF/ROUGE of files, or of a run's outputs for a data split.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -42,8 +42,12 @@ fn lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
-/// Prints one `sacrebleu --format text` line per metric.
-fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> anyhow::Result<()> {
+/// Prints one `sacrebleu --format text` line per metric and returns the scores.
+fn report(
+    hypotheses: &[String],
+    references: &[String],
+    metrics: &[Metric],
+) -> anyhow::Result<Scores> {
     let scores = Scores::of(hypotheses, references)?;
     let mut stdout = std::io::stdout().lock();
     for metric in metrics {
@@ -56,31 +60,111 @@ fn report(hypotheses: &[String], references: &[String], metrics: &[Metric]) -> a
         };
         writeln!(stdout, "{line}").context("cannot write to standard output")?;
     }
-    Ok(())
+    Ok(scores)
 }
 
 /// `s2s eval --hyp FILE --ref FILE`.
 pub fn files(hyp: &Path, reference: &Path, metrics: &[Metric]) -> anyhow::Result<()> {
     let hypotheses = lines(hyp, "hypothesis")?;
     let references = lines(reference, "reference")?;
-    report(&hypotheses, &references, metrics)
+    report(&hypotheses, &references, metrics).map(drop)
 }
 
+/// What `s2s eval --run` decodes and how.
+#[derive(Clone, Copy, Debug)]
+pub struct RunEval<'a> {
+    pub split: SplitArg,
+    /// Decode only the first N pairs.
+    pub max_pairs: Option<usize>,
+    /// Write the outputs here, one per line.
+    pub output: Option<&'a Path>,
+    /// Default: the run's task's.
+    pub metrics: Option<&'a [Metric]>,
+    /// Default: the run's `training.backend`.
+    pub backend: Option<BackendKind>,
+    /// Score the end-of-epoch checkpoint of this epoch instead of `model.mpk`.
+    pub epoch: Option<usize>,
+}
+
+/// The scores `s2s eval --run` writes into the run, `eval/<split>.json` (the final model) or
+/// `eval/<split>-epoch-N.json` (`--epoch N`), as HF's `run_translation.py` writes
+/// `eval_results.json`: `s2s compare` draws them against the run's training time and tokens.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalRecord {
+    /// `train`, `valid` or `test`.
+    pub split: String,
+    /// The checkpoint's epoch; `None` for `model.mpk`.
+    pub epoch: Option<usize>,
+    /// Pairs decoded.
+    pub pairs: usize,
+    /// How they were decoded (`beam 4, length penalty 1`).
+    pub decoding: String,
+    pub backend: String,
+    /// Corpus BLEU and its sacrebleu signature.
+    pub bleu: Option<f64>,
+    pub bleu_signature: Option<String>,
+    /// chrF2 and its signature.
+    pub chrf: Option<f64>,
+    pub chrf_signature: Option<String>,
+    /// ROUGE-L F1 × 100 (stemmed).
+    pub rouge_l: Option<f64>,
+    /// Decoding wall time in seconds.
+    pub seconds: f64,
+}
+
+impl EvalRecord {
+    /// Where `s2s eval --run` writes the record of `split` and `epoch` in `run`.
+    pub fn path(run: &Path, split: &str, epoch: Option<usize>) -> PathBuf {
+        let name = match epoch {
+            Some(e) => format!("{split}-epoch-{e}.json"),
+            None => format!("{split}.json"),
+        };
+        run.join(EVAL_DIR).join(name)
+    }
+}
+
+/// The directory of a run that holds its [`EvalRecord`]s.
+pub const EVAL_DIR: &str = "eval";
+
 /// `s2s eval --run DIR --split SPLIT`: translate the split with the run's generation settings
-/// (and any flags), then score against its references.
-pub fn run(
-    run_dir: &Path,
-    split: SplitArg,
-    max_pairs: Option<usize>,
-    output: Option<&Path>,
-    metrics: Option<&[Metric]>,
-    backend: Option<BackendKind>,
-    args: &GenerationArgs,
-) -> anyhow::Result<()> {
-    let serving = Serving::open(run_dir, backend, args)?;
+/// (and any flags), then score against its references; with `--epoch N` the weights are
+/// epoch N's checkpoint. The scores are printed and written to [`EvalRecord::path`].
+pub fn run(run_dir: &Path, what: RunEval<'_>, args: &GenerationArgs) -> anyhow::Result<()> {
+    // A checkpoint is served from a run directory of its own, written as `s2s average` writes
+    // the mean of one epoch.
+    let scratch = match what.epoch {
+        Some(epoch) => {
+            let kept = s2s_train::average::epoch_checkpoints(run_dir);
+            if !kept.contains(&epoch) {
+                bail!(
+                    "{} keeps no checkpoint of epoch {epoch} ({}; training.keep_checkpoints sets \
+                     how many are kept)",
+                    run_dir.display(),
+                    match kept.as_slice() {
+                        [] => "it keeps none".to_string(),
+                        _ => format!("it keeps epochs {}", s2s_train::average::epoch_list(&kept)),
+                    }
+                );
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("s2s-eval-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            crate::average::write_mean(run_dir, &[epoch], dir.path())?;
+            Some(dir)
+        }
+        None => None,
+    };
+    let serving = Serving::open(
+        scratch.as_ref().map_or(run_dir, |d| d.path()),
+        what.backend,
+        args,
+    )?;
     let (config, generation, kind) = (&serving.config, &serving.generation, serving.kind);
-    let metrics = metrics.map_or_else(|| config.data.task.eval_metrics(), <[Metric]>::to_vec);
-    let (name, split) = match split {
+    let metrics = what
+        .metrics
+        .map_or_else(|| config.data.task.eval_metrics(), <[Metric]>::to_vec);
+    let (name, split) = match what.split {
         SplitArg::Train => ("train", Split::Train),
         SplitArg::Valid => ("valid", Split::Valid),
         SplitArg::Test => ("test", Split::Test),
@@ -89,7 +173,7 @@ pub fn run(
     if pairs.is_empty() {
         bail!("the run's data has no {name} split (set data.test, or pass --split valid)");
     }
-    if let Some(n) = max_pairs {
+    if let Some(n) = what.max_pairs {
         pairs.truncate(n);
     }
     let sources: Vec<String> = pairs.iter().map(|p| p.source.clone()).collect();
@@ -103,7 +187,7 @@ pub fn run(
         describe(generation),
         pairs.len() as f64 / seconds.max(1e-9)
     );
-    if let Some(path) = output {
+    if let Some(path) = what.output {
         // One line per pair, whatever the hypotheses hold (as `s2s generate` writes them).
         let mut text = hypotheses
             .iter()
@@ -113,5 +197,23 @@ pub fn run(
         text.push('\n');
         s2s_data::write_atomic(path, text.as_bytes())?;
     }
-    report(&hypotheses, &references, &metrics)
+    let scores = report(&hypotheses, &references, &metrics)?;
+    let has = |m: Metric| metrics.contains(&m);
+    let record = EvalRecord {
+        split: name.to_string(),
+        epoch: what.epoch,
+        pairs: pairs.len(),
+        decoding: describe(generation),
+        backend: kind.to_string(),
+        bleu: has(Metric::Bleu).then(|| scores.bleu.score().score),
+        bleu_signature: has(Metric::Bleu).then(|| scores.bleu.score().signature().to_string()),
+        chrf: has(Metric::Chrf).then(|| scores.chrf.score().score),
+        chrf_signature: has(Metric::Chrf).then(|| scores.chrf.score().signature().to_string()),
+        rouge_l: has(Metric::Rouge).then(|| scores.rouge.score().scores.rouge_l.fmeasure * 100.0),
+        seconds,
+    };
+    let path = EvalRecord::path(run_dir, name, what.epoch);
+    let json = serde_json::to_string_pretty(&record).context("cannot write the scores as JSON")?;
+    s2s_data::write_atomic(&path, json.as_bytes())?;
+    Ok(())
 }

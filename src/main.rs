@@ -182,6 +182,10 @@ enum Command {
         /// Backend to decode on (with --run). Default: the run's training.backend.
         #[arg(long, value_enum, requires = "run")]
         backend: Option<BackendKind>,
+        /// Score the checkpoint of this epoch (kept by training.keep_checkpoints) instead of
+        /// the run's model.mpk (with --run).
+        #[arg(long, requires = "run")]
+        epoch: Option<usize>,
         #[command(flatten)]
         generation: GenerationArgs,
     },
@@ -369,6 +373,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             metrics,
             backend,
+            epoch,
             generation,
         } => {
             init_logging(None, true)?;
@@ -380,11 +385,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 (_, _, Some(run)) => eval::run(
                     &run,
-                    split,
-                    max_pairs,
-                    output.as_deref(),
-                    metrics.as_deref(),
-                    backend,
+                    eval::RunEval {
+                        split,
+                        max_pairs,
+                        output: output.as_deref(),
+                        metrics: metrics.as_deref(),
+                        backend,
+                        epoch,
+                    },
                     &generation,
                 ),
                 _ => bail!("give --hyp and --ref, or --run"),

@@ -424,6 +424,44 @@ fn a_tiny_model_overfits_eight_pairs_and_generate_reproduces_them() {
             .collect::<Vec<_>>(),
         targets
     );
+    // It also writes the scores into the run, and `--epoch N` scores epoch N's checkpoint
+    // (here the last epoch's, the weights of model.mpk, so the same 100).
+    let record = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval").join(name)).unwrap())
+            .unwrap()
+    };
+    let hundred = |v: &serde_json::Value| (v.as_f64().unwrap() - 100.0).abs() < 1e-9;
+    let valid = record("valid.json");
+    assert!(
+        hundred(&valid["bleu"]) && hundred(&valid["chrf"]),
+        "{valid}"
+    );
+    assert_eq!(valid["pairs"].as_u64(), Some(8));
+    assert!(valid["epoch"].is_null());
+    let out = s2s(
+        &[
+            "eval", "--run", run_arg, "--split", "valid", "--epoch", "120",
+        ],
+        None,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), printed);
+    let epoch = record("valid-epoch-120.json");
+    assert_eq!(epoch["epoch"].as_u64(), Some(120));
+    assert_eq!(epoch["bleu"], valid["bleu"]);
+    assert_eq!(epoch["decoding"], valid["decoding"]);
+    let missing = s2s(
+        &["eval", "--run", run_arg, "--epoch", "7"],
+        None,
+        dir.path(),
+    );
+    assert_user_error(&missing, "keeps no checkpoint of epoch 7 (it keeps epochs ");
+    assert!(
+        text(&missing.stderr).contains(", 120; training.keep_checkpoints sets how many"),
+        "{}",
+        text(&missing.stderr)
+    );
 }
 
 #[test]
