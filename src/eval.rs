@@ -199,16 +199,19 @@ pub fn run(run_dir: &Path, what: RunEval<'_>, args: &GenerationArgs) -> anyhow::
     }
     let scores = report(&hypotheses, &references, &metrics)?;
     let has = |m: Metric| metrics.contains(&m);
+    // Each corpus score computed once, for its value and its signature.
+    let bleu = has(Metric::Bleu).then(|| scores.bleu.score());
+    let chrf = has(Metric::Chrf).then(|| scores.chrf.score());
     let record = EvalRecord {
         split: name.to_string(),
         epoch: what.epoch,
         pairs: pairs.len(),
         decoding: describe(generation),
         backend: kind.to_string(),
-        bleu: has(Metric::Bleu).then(|| scores.bleu.score().score),
-        bleu_signature: has(Metric::Bleu).then(|| scores.bleu.score().signature().to_string()),
-        chrf: has(Metric::Chrf).then(|| scores.chrf.score().score),
-        chrf_signature: has(Metric::Chrf).then(|| scores.chrf.score().signature().to_string()),
+        bleu: bleu.as_ref().map(|b| b.score),
+        bleu_signature: bleu.as_ref().map(|b| b.signature().to_string()),
+        chrf: chrf.as_ref().map(|c| c.score),
+        chrf_signature: chrf.as_ref().map(|c| c.signature().to_string()),
         rouge_l: has(Metric::Rouge).then(|| scores.rouge.score().scores.rouge_l.fmeasure * 100.0),
         seconds,
     };

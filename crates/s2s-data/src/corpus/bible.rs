@@ -1254,8 +1254,7 @@ mod tests {
                     assert!(!text.contains("  ") && text.trim() == text, "{text}");
                     assert!(!text.contains("MISSING") && !text.ends_with('-'), "{text}");
                     assert!(
-                        !text.starts_with(|c: char| c.is_uppercase())
-                            || !is_capitals(text.split(' ').next().unwrap_or_default()),
+                        !is_capitals(text.split(' ').next().unwrap_or_default()),
                         "{text}"
                     );
                 }
