@@ -245,7 +245,7 @@ mod tests {
         let err = prepare_named("wmt14", dir.path()).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown dataset or model \"wmt14\"; known names are: bible-en-fr, debian-descriptions, minilm-l6"
+            "unknown dataset or model \"wmt14\"; known names are: bible-en-fr, bible-en-de, bible-en-es, debian-descriptions, minilm-l6"
         );
     }
 

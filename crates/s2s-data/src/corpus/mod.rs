@@ -306,11 +306,11 @@ mod tests {
     #[test]
     fn unknown_corpus_lists_known_names() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ensure_corpus("bible-en-de", dir.path()).unwrap_err();
+        let err = ensure_corpus("wmt14", dir.path()).unwrap_err();
         assert!(matches!(err, DataError::UnknownCorpus { .. }));
         assert_eq!(
             err.to_string(),
-            "unknown corpus \"bible-en-de\"; known corpora are: bible-en-fr, debian-descriptions"
+            "unknown corpus \"wmt14\"; known corpora are: bible-en-fr, bible-en-de, bible-en-es, debian-descriptions"
         );
         assert!(corpus_dir("nope", dir.path()).is_err());
         assert_eq!(
