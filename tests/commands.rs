@@ -225,7 +225,7 @@ fn not_run(args: &[String]) -> Option<&'static str> {
         Some("needs a prepared BERT (minilm-l6) or one at the path shown; tests/cli.rs runs it")
     } else if args[0] == "train" && has("--backend wgpu") {
         Some("trains on wgpu, a cargo feature not in the default test build")
-    } else if has("bible-transformer") || has("runs/bible-") {
+    } else if has("configs/bible-") || has("runs/bible-") {
         Some("an hour-long training run on tch, or a command on one; experiments/bible-systems ran them")
     } else if has("--epoch ") {
         Some("scores an epoch checkpoint the tiny run may not keep; tests/cli.rs runs `eval --epoch`")

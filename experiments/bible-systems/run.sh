@@ -42,13 +42,28 @@ train bible-en-de-transformer --set 'data.corpus="bible-en-de"' --set training.e
 train bible-en-es-transformer --set 'data.corpus="bible-en-es"' --set training.epochs=3 \
   --set training.keep_checkpoints=3
 
-# 4. Every epoch's checkpoint on the test split (John, beam 4), then the curves and tables.
-for pair in en-fr en-de en-es; do
-  bash "$here/test-curve.sh" "runs/bible-$pair-transformer"
-  cp -r "runs/bible-$pair-transformer/eval" "$here/bible-$pair-transformer/"
+# 4. The other two systems on English → French, side by side with one thread each (about an
+#    hour): the LSTM with attention, and the frozen MiniLM encoder with the Transformer's decoder.
+config=configs/bible-rnn.toml train bible-en-fr-rnn --set training.threads=1 &
+rnn=$!
+config=configs/bible-minilm.toml train bible-en-fr-minilm --set training.threads=1 &
+minilm=$!
+wait "$rnn" && wait "$minilm"
+
+# 5. French → English: the Transformer's config with the pair reversed, 3 epochs on one thread.
+train bible-fr-en-transformer --set data.reverse=true --set training.epochs=3 \
+  --set training.keep_checkpoints=3 --set training.threads=1
+
+# 6. Every epoch's checkpoint on the test split (John, beam 4), then the curves and tables
+#    (the Transformer's en → fr curve is in compare.png, the other two systems' in systems/).
+for run in bible-en-fr-transformer bible-en-de-transformer bible-en-es-transformer \
+  bible-en-fr-rnn bible-en-fr-minilm bible-fr-en-transformer; do
+  bash "$here/test-curve.sh" "runs/$run"
+  cp -r "runs/$run/eval" "$here/$run/"
 done
 "$bin" compare runs/bible-en-fr-transformer runs/bible-en-de-transformer \
   runs/bible-en-es-transformer --out "$here"
+"$bin" compare runs/bible-en-fr-rnn runs/bible-en-fr-minilm --out "$here/systems"
 
-# 5. The copy baseline and the Ostervald-against-Segond ceiling.
+# 7. The copy baseline and the Ostervald-against-Segond ceiling.
 bash "$here/references.sh"
