@@ -48,7 +48,10 @@ config=configs/bible-rnn.toml train bible-en-fr-rnn --set training.threads=1 &
 rnn=$!
 config=configs/bible-minilm.toml train bible-en-fr-minilm --set training.threads=1 &
 minilm=$!
-wait "$rnn" && wait "$minilm"
+status=0
+wait "$rnn" || status=$?
+wait "$minilm" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
 
 # 5. French → English: the Transformer's config with the pair reversed, 3 epochs on one thread.
 train bible-fr-en-transformer --set data.reverse=true --set training.epochs=3 \
@@ -64,6 +67,7 @@ done
 "$bin" compare runs/bible-en-fr-transformer runs/bible-en-de-transformer \
   runs/bible-en-es-transformer --out "$here"
 "$bin" compare runs/bible-en-fr-rnn runs/bible-en-fr-minilm --out "$here/systems"
+"$bin" compare runs/bible-fr-en-transformer --out "$here/bible-fr-en-transformer"
 
 # 7. The copy baseline and the Ostervald-against-Segond ceiling.
 bash "$here/references.sh"
