@@ -53,14 +53,23 @@ wait "$rnn" || status=$?
 wait "$minilm" || status=$?
 [ "$status" -eq 0 ] || exit "$status"
 
-# 5. French → English: the Transformer's config with the pair reversed, 3 epochs on one thread.
+# 5. French → English: the Transformer's config with the pair reversed, 3 epochs on one thread;
+#    then the LSTM on English → German and → Spanish, 6 epochs each, side by side.
 train bible-fr-en-transformer --set data.reverse=true --set training.epochs=3 \
   --set training.keep_checkpoints=3 --set training.threads=1
+rnn6=(--set training.epochs=6 --set training.keep_checkpoints=6 --set training.threads=1)
+config=configs/bible-rnn.toml train bible-en-de-rnn --set 'data.corpus="bible-en-de"' "${rnn6[@]}" &
+rnn_de=$!
+config=configs/bible-rnn.toml train bible-en-es-rnn --set 'data.corpus="bible-en-es"' "${rnn6[@]}" &
+rnn_es=$!
+wait "$rnn_de" || status=$?
+wait "$rnn_es" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
 
 # 6. Every epoch's checkpoint on the test split (John, beam 4), then the curves and tables
 #    (the Transformer's en → fr curve is in compare.png, the other two systems' in systems/).
 for run in bible-en-fr-transformer bible-en-de-transformer bible-en-es-transformer \
-  bible-en-fr-rnn bible-en-fr-minilm bible-fr-en-transformer; do
+  bible-en-fr-rnn bible-en-fr-minilm bible-fr-en-transformer bible-en-de-rnn bible-en-es-rnn; do
   bash "$here/test-curve.sh" "runs/$run"
   cp -r "runs/$run/eval" "$here/$run/"
 done
@@ -68,6 +77,7 @@ done
   runs/bible-en-es-transformer --out "$here"
 "$bin" compare runs/bible-en-fr-rnn runs/bible-en-fr-minilm --out "$here/systems"
 "$bin" compare runs/bible-fr-en-transformer --out "$here/bible-fr-en-transformer"
+"$bin" compare runs/bible-en-de-rnn runs/bible-en-es-rnn --out "$here/rnn-pairs"
 
 # 7. The copy baseline and the Ostervald-against-Segond ceiling.
 bash "$here/references.sh"
