@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use s2s_infer::RunDir;
+use s2s_train::metrics::ELAPSED_METRIC;
 
 use crate::chart::{Drawable, Figure, LinePanel, Panels};
 use crate::eval::EvalRecord;
@@ -77,7 +78,7 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
             run.epoch_tokens.insert(epoch, tokens);
             run.train_loss.extend(rows.into_iter().map(|(v, _)| v));
         }
-        let elapsed = files.metric_log(RunDir::TRAIN_LOGS, epoch, ELAPSED_LOG);
+        let elapsed = files.metric_log(RunDir::TRAIN_LOGS, epoch, ELAPSED_METRIC);
         if elapsed.is_file() {
             if let Some(&(v, _)) = read_log(&elapsed)?.last() {
                 run.epoch_seconds.insert(epoch, v);
@@ -147,9 +148,6 @@ pub fn load(dir: &Path, label: String) -> anyhow::Result<RunCurves> {
     }
     Ok(run)
 }
-
-/// The log of the training wall time (`s2s_train::metrics::ElapsedMetric`).
-const ELAPSED_LOG: &str = "Elapsed";
 
 fn moving_average(values: &[f64], k: usize) -> Vec<f64> {
     let k = k.max(1);

@@ -12,5 +12,8 @@ for model in "$run"/checkpoint/model-*.mpk; do
   epoch=${model##*/model-}
   epoch=${epoch%.mpk}
   [ -f "$run/eval/test-epoch-$epoch.json" ] && continue
-  echo "epoch $epoch: $("$bin" eval --run "$run" --epoch "$epoch" "$@" | cut -c1-80 | tr '\n' ' ')"
+  # Assigned first, so that a failing eval stops the script (set -e ignores a failure inside
+  # an argument of echo).
+  scores=$("$bin" eval --run "$run" --epoch "$epoch" "$@")
+  echo "epoch $epoch: $(cut -c1-80 <<< "$scores" | tr '\n' ' ')"
 done
